@@ -1,0 +1,175 @@
+"""MQTT topic names of the smartstore wire contract: the only place topic strings are built."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+ROOT = "smartstore"
+VERSION = "v1"
+
+# Identifiers become topic levels, so they must never contain MQTT separators or wildcards.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+class Kind(StrEnum):
+    """Who publishes under a topic: a device family, an edge agent or the gateway."""
+
+    RFID = "rfid"
+    CAMERA = "camera"
+    LOCKER = "locker"
+    EDGE = "edge"
+    GATEWAY = "gateway"
+
+
+class SignalType(StrEnum):
+    """The four edge -> gateway signal families."""
+
+    SHELF = "shelf"
+    STOCK = "stock"
+    PICKUP = "pickup"
+    ALERT = "alert"
+
+
+class Channel(StrEnum):
+    """Last topic level(s) of device and agent topics."""
+
+    READS = "reads"
+    IMAGE = "image"
+    EVENT = "event"
+    CMD = "cmd"
+    ACK = "ack"
+    STATUS = "status"
+    SIGNAL = "signal"
+
+
+class TopicError(ValueError):
+    """A topic string that is not part of the contract."""
+
+
+def check_identifier(value: str, what: str = "identifier") -> str:
+    if not _IDENTIFIER.match(value):
+        raise TopicError(f"{what} {value!r} must match {IDENTIFIER_PATTERN}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed contract topic: smartstore/v1/{store}/{kind}/{device}/{channel...}."""
+
+    store: str
+    kind: Kind
+    device: str
+    channel: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "/".join((ROOT, VERSION, self.store, self.kind.value, self.device, *self.channel))
+
+    @property
+    def signal_type(self) -> SignalType | None:
+        if self.kind is Kind.EDGE and len(self.channel) == 2 and self.channel[0] == Channel.SIGNAL:
+            return SignalType(self.channel[1])
+        return None
+
+    @classmethod
+    def parse(cls, topic: str) -> Topic:
+        parts = topic.split("/")
+        if len(parts) < 6 or parts[0] != ROOT:
+            raise TopicError(f"not a smartstore topic: {topic!r}")
+        if parts[1] != VERSION:
+            raise TopicError(f"unsupported contract version {parts[1]!r} in {topic!r}")
+        store, kind_text, device, *channel = parts[2:]
+        check_identifier(store, "store")
+        check_identifier(device, "device")
+        try:
+            kind = Kind(kind_text)
+        except ValueError:
+            raise TopicError(f"unknown device kind {kind_text!r} in {topic!r}") from None
+        parsed = cls(store, kind, device, tuple(channel))
+        _check_channel(parsed, topic)
+        return parsed
+
+
+_CHANNELS_BY_KIND: dict[Kind, frozenset[str]] = {
+    Kind.RFID: frozenset({Channel.READS, Channel.STATUS}),
+    Kind.CAMERA: frozenset({Channel.IMAGE, Channel.STATUS}),
+    Kind.LOCKER: frozenset({Channel.EVENT, Channel.CMD, Channel.ACK, Channel.STATUS}),
+    Kind.EDGE: frozenset({Channel.STATUS}),
+    Kind.GATEWAY: frozenset({Channel.STATUS}),
+}
+
+
+def _check_channel(topic: Topic, text: str) -> None:
+    if topic.kind is Kind.EDGE and topic.channel[:1] == (Channel.SIGNAL,):
+        if len(topic.channel) == 2 and topic.channel[1] in SignalType.__members__.values():
+            return
+        raise TopicError(f"unknown signal topic {text!r}")
+    if len(topic.channel) != 1 or topic.channel[0] not in _CHANNELS_BY_KIND[topic.kind]:
+        raise TopicError(f"unknown channel for {topic.kind.value} in {text!r}")
+
+
+def _topic(store: str, kind: Kind, device: str, *channel: str) -> str:
+    check_identifier(store, "store")
+    check_identifier(device, "device")
+    return str(Topic(store, kind, device, channel))
+
+
+def rfid_reads(store: str, reader: str) -> str:
+    return _topic(store, Kind.RFID, reader, Channel.READS)
+
+
+def camera_image(store: str, camera: str) -> str:
+    return _topic(store, Kind.CAMERA, camera, Channel.IMAGE)
+
+
+def locker_event(store: str, locker: str) -> str:
+    return _topic(store, Kind.LOCKER, locker, Channel.EVENT)
+
+
+def locker_cmd(store: str, locker: str) -> str:
+    return _topic(store, Kind.LOCKER, locker, Channel.CMD)
+
+
+def locker_ack(store: str, locker: str) -> str:
+    return _topic(store, Kind.LOCKER, locker, Channel.ACK)
+
+
+def status(store: str, kind: Kind, device: str) -> str:
+    return _topic(store, kind, device, Channel.STATUS)
+
+
+def signal(store: str, agent: str, signal_type: SignalType) -> str:
+    return _topic(store, Kind.EDGE, agent, Channel.SIGNAL, signal_type.value)
+
+
+# Subscription filters. `store` may be "+" to cover every store on the broker.
+
+
+def _filter(store: str, *levels: str) -> str:
+    if store != "+":
+        check_identifier(store, "store")
+    return "/".join((ROOT, VERSION, store, *levels))
+
+
+def signals_filter(store: str = "+") -> str:
+    return _filter(store, Kind.EDGE, "+", Channel.SIGNAL, "+")
+
+
+def status_filter(store: str = "+") -> str:
+    return _filter(store, "+", "+", Channel.STATUS)
+
+
+def device_data_filters(store: str) -> list[str]:
+    """What an edge agent subscribes to: every raw device topic of its store."""
+    return [
+        _filter(store, Kind.RFID, "+", Channel.READS),
+        _filter(store, Kind.CAMERA, "+", Channel.IMAGE),
+        _filter(store, Kind.LOCKER, "+", Channel.EVENT),
+        _filter(store, Kind.LOCKER, "+", Channel.ACK),
+    ]
+
+
+def locker_cmd_filter(store: str) -> str:
+    return _filter(store, Kind.LOCKER, "+", Channel.CMD)
