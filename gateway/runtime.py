@@ -1,0 +1,30 @@
+"""What a running gateway is made of; built once at start and handed to the ingest and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import GatewaySettings
+from gateway.db.engine import make_engine, make_sessionmaker
+from gateway.events import EventBus
+from gateway.metrics import GatewayMetrics
+from smartstore.storeconfig import StoreConfig, load_store
+
+
+@dataclass
+class GatewayRuntime:
+    settings: GatewaySettings
+    stores: dict[str, StoreConfig]
+    engine: Engine
+    sessions: sessionmaker[Session]
+    bus: EventBus = field(default_factory=EventBus)
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+
+    @classmethod
+    def build(cls, settings: GatewaySettings) -> GatewayRuntime:
+        stores = {config.store.id: config for config in map(load_store, settings.stores)}
+        engine = make_engine(settings.db_url)
+        return cls(settings, stores, engine, make_sessionmaker(engine))
