@@ -64,7 +64,10 @@ class Broker:
         wait_for_port(self.port)
 
 
+# `user root`: started as root (CI), mosquitto would switch to the `mosquitto` user and then fail to
+# write its persistence file into pytest's tmp dir, silently losing offline sessions on restart.
 BROKER_CONFIG = """\
+user root
 listener {port} 127.0.0.1
 allow_anonymous true
 persistence true

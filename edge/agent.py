@@ -1,0 +1,278 @@
+"""Edge agent wiring: MQTT subscription -> bounded queue -> one dispatcher thread -> processors -> outbox."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from edge.config import EdgeSettings
+from edge.deadletters import DeadLetters
+from edge.outbox import Outbox
+from edge.processors.base import Message, Processor, Rejection
+from edge.processors.locker_pickups import LockerPickups
+from edge.processors.rfid_counts import RfidCounts
+from edge.processors.shelf_fill import ShelfFill
+from smartstore.contract import topics
+from smartstore.contract.payloads import DeviceStatus, Signal
+from smartstore.contract.topics import Channel, Kind, Topic, TopicError
+from smartstore.contract.validation import Decoded, Rejected, RejectReason, decode
+from smartstore.mqtt import MqttLink
+from smartstore.storeconfig import StoreConfig
+
+logger = logging.getLogger(__name__)
+
+PROCESSING_ERROR = "processing_error"
+QUEUE_FULL = "queue_full"
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    topic: str
+    payload: bytes
+    camera: str | None = None  # set for frames: the payload waits in the latest-frame slot instead
+
+
+_STOP = _Inbound("", b"")
+
+
+def default_processors(
+    store: StoreConfig, settings: EdgeSettings, state_dir: Path, now: float
+) -> list[Processor]:
+    return [
+        RfidCounts(store, settings.rfid, state_dir / "rfid-tags.json", now),
+        ShelfFill(store, settings.shelf, now),
+        LockerPickups(store),
+    ]
+
+
+class EdgeAgent:
+    """Runs one store's processors. Processor state is touched only by the dispatcher thread."""
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        store: StoreConfig,
+        *,
+        processors: Sequence[Processor] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.store_id = store.store.id
+        self.state_dir = settings.state_dir_for(self.store_id)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        now = clock()
+        self.processors = (
+            list(processors)
+            if processors is not None
+            else default_processors(store, settings, self.state_dir, now)
+        )
+        self.outbox = Outbox(
+            self.state_dir / "outbox.db", self.store_id, settings.agent_id, settings.outbox, clock
+        )
+        self.dead_letters = DeadLetters(
+            self.state_dir / "deadletters.db", settings.deadletter_max_rows, clock
+        )
+        self.counters: Counter[str] = Counter()  # dispatcher thread only
+        self.mqtt_counters: Counter[str] = Counter()  # MQTT network thread only
+        self._queue: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.queue_max)
+        # Frames are big and only the newest matters: one slot per camera bounds memory when we lag.
+        self._latest_frames: dict[str, bytes] = {}
+        self._frames_lock = threading.Lock()
+        self._recent_ids: OrderedDict[str, None] = OrderedDict()
+        self._dispatcher: threading.Thread | None = None
+        self._device_filters = topics.device_data_filters(self.store_id)
+        subscriptions = [(f, 1) for f in (*self._device_filters, topics.status_filter(self.store_id))]
+        self.link = MqttLink(
+            settings.mqtt,
+            client_id=f"edge-{self.store_id}-{settings.agent_id}",
+            status_topic=topics.status(self.store_id, Kind.EDGE, settings.agent_id),
+            subscriptions=subscriptions,
+            on_message=self._receive,
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.outbox.start(self.link)
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="edge-dispatcher", daemon=True)
+        self._dispatcher.start()
+        self.link.start()
+        logger.info(
+            "edge agent %s for store %s, state in %s", self.settings.agent_id, self.store_id, self.state_dir
+        )
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        return self.link.wait_connected(timeout)
+
+    def stop(self, flush_timeout: float = 2.0) -> None:
+        """Stop input, finish queued messages, save state, give the outbox a moment, go offline."""
+        if self.link.connected.is_set():
+            self.link.client.unsubscribe(self._device_filters)
+        if self._dispatcher is not None:
+            self._queue.put(_STOP)
+            self._dispatcher.join(timeout=30)
+        for processor in self.processors:
+            try:
+                processor.save()
+            except Exception:
+                logger.exception("processor %s could not save its state", processor.name)
+        self.outbox.stop(flush_timeout)
+        self.link.stop()
+        self.dead_letters.close()
+        logger.info("edge agent stopped: %s", self.stats())
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "counters": dict(self.counters + self.mqtt_counters),
+            "dead_letters": dict(self.dead_letters.counts),
+            "processors": {p.name: dict(p.counters) for p in self.processors},
+            "outbox_pending": self.outbox.pending(),
+            "outbox_sent": self.outbox.sent_total,
+            "outbox_dropped": self.outbox.dropped_total,
+        }
+
+    # --- MQTT network thread -------------------------------------------------------------------
+
+    def _receive(self, message: paho.MQTTMessage) -> None:
+        topic, payload = message.topic, bytes(message.payload)
+        camera = _camera_of(topic)
+        if camera is not None:
+            with self._frames_lock:
+                waiting = camera in self._latest_frames
+                self._latest_frames[camera] = payload
+            if waiting:
+                self.mqtt_counters["frames_skipped"] += 1
+                return
+        item = _Inbound(topic, payload, camera)
+        try:
+            # Blocking here pushes back on the broker through TCP; only a long stall gives up.
+            self._queue.put(item, timeout=self.settings.enqueue_timeout_s)
+        except queue.Full:
+            self.mqtt_counters[QUEUE_FULL] += 1
+            if camera is not None:
+                with self._frames_lock:
+                    self._latest_frames.pop(camera, None)
+            self.dead_letters.add(topic, QUEUE_FULL, "receive queue full: processing too slow", payload)
+
+    # --- dispatcher thread ---------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        interval = self.settings.tick_interval_s
+        next_tick = self._clock()
+        next_stats = self._clock() + self.settings.stats_interval_s
+        while True:
+            wait = min(max(0.0, next_tick - self._clock()), interval)
+            try:
+                item: _Inbound | None = self._queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            if item is not None:
+                self._process(item)
+            now = self._clock()
+            if now >= next_tick:
+                next_tick = now + interval
+                self._tick(now)
+            if now >= next_stats:
+                next_stats = now + self.settings.stats_interval_s
+                logger.info("edge stats: %s", self.stats())
+
+    def _tick(self, now: float) -> None:
+        self._emit(self._run_all(lambda p: p.tick(now), None, b""))
+
+    def _process(self, item: _Inbound) -> None:
+        payload = item.payload
+        if item.camera is not None:
+            with self._frames_lock:
+                payload = self._latest_frames.pop(item.camera, b"")
+        self.counters["received"] += 1
+        now = self._clock()
+        result = decode(item.topic, payload)
+        if isinstance(result, Rejected):
+            self._dead_letter(item.topic, result.reason.value, result.detail, payload)
+            return
+        if result.topic.store != self.store_id:
+            self._dead_letter(item.topic, RejectReason.UNKNOWN_STORE, "not this agent's store", payload)
+            return
+        if isinstance(result, Decoded):
+            if isinstance(result.payload, DeviceStatus):
+                status, status_topic = result.payload, result.topic
+                self._emit(
+                    self._run_all(lambda p: p.on_status(status_topic, status, now), None, payload, item.topic)
+                )
+                return
+            if not self._first_time(result.payload.id):
+                self.counters["duplicates"] += 1
+                return
+        message: Message = result
+        interested = [p for p in self.processors if p.accepts(result.topic)]
+        if not interested:
+            self.counters["unhandled"] += 1
+            return
+        self._emit(self._run_all(lambda p: p.handle(message, now), interested, payload, item.topic))
+
+    def _run_all(
+        self,
+        call: Callable[[Processor], list[Signal]],
+        processors: Sequence[Processor] | None,
+        payload: bytes,
+        topic: str = "",
+    ) -> list[Signal]:
+        """Call each processor; a rejection or a bug in one is dead-lettered and the rest go on."""
+        signals: list[Signal] = []
+        for processor in self.processors if processors is None else processors:
+            try:
+                signals.extend(call(processor))
+            except Rejection as rejection:
+                self._dead_letter(topic or processor.name, rejection.reason, rejection.detail, payload)
+            except Exception as error:
+                logger.warning("processor %s failed on %s", processor.name, topic or "tick", exc_info=True)
+                detail = f"{processor.name}: {type(error).__name__}: {error}"
+                self._dead_letter(topic or processor.name, PROCESSING_ERROR, detail, payload)
+        return signals
+
+    def _first_time(self, event_id: str) -> bool:
+        if event_id in self._recent_ids:
+            return False
+        self._recent_ids[event_id] = None
+        if len(self._recent_ids) > self.settings.recent_ids_max:
+            self._recent_ids.popitem(last=False)
+        return True
+
+    def _dead_letter(self, topic: str, reason: str, detail: str, payload: bytes) -> None:
+        self.counters["rejected"] += 1
+        self.dead_letters.add(topic, str(reason), detail, payload)
+
+    def _emit(self, signals: list[Signal]) -> None:
+        if not signals:
+            return
+        try:
+            self.outbox.append(signals)
+        except Exception:
+            # Nothing we can do for these but be loud: the outbox (disk) is the agent's only memory.
+            logger.exception("could not store %d signals in the outbox", len(signals))
+            self.counters["outbox_errors"] += len(signals)
+            return
+        for signal in signals:
+            self.counters[f"signals_{type(signal).__name__}"] += 1
+
+
+def _camera_of(topic_text: str) -> str | None:
+    try:
+        topic = Topic.parse(topic_text)
+    except TopicError:
+        return None
+    if topic.kind is Kind.CAMERA and topic.channel == (Channel.IMAGE,):
+        return topic.device
+    return None

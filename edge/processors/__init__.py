@@ -1,0 +1,1 @@
+"""Edge processors: one per device kind, pure logic behind the `Processor` interface."""
