@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     runtime = GatewayRuntime.build(settings)
     sync_stores(runtime.sessions, runtime.stores)
     consumer = SignalConsumer(runtime)
+    runtime.consumer = consumer
     consumer.start()
     logger.info("gateway API on http://%s:%d", settings.http_host, settings.http_port)
     try:
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
             port=settings.http_port,
             log_level="warning",
             access_log=False,
+            # Open SSE streams never end by themselves; don't let them hold Ctrl-C forever.
+            timeout_graceful_shutdown=3,
         )
     finally:
         consumer.stop()

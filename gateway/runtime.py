@@ -22,6 +22,8 @@ class GatewayRuntime:
     sessions: sessionmaker[Session]
     bus: EventBus = field(default_factory=EventBus)
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    # The running SignalConsumer, when there is one; /healthz reads its broker link state.
+    consumer: object | None = None
 
     @classmethod
     def build(cls, settings: GatewaySettings) -> GatewayRuntime:

@@ -173,3 +173,8 @@ def device_data_filters(store: str) -> list[str]:
 
 def locker_cmd_filter(store: str) -> str:
     return _filter(store, Kind.LOCKER, "+", Channel.CMD)
+
+
+def store_topic_prefix(store: str) -> str:
+    """The start every topic of `store` shares, e.g. to match stored topic strings by store."""
+    return _filter(check_identifier(store, "store"), "")

@@ -1,0 +1,57 @@
+"""`create_app(runtime)`: the REST API under /api/v1, health and metrics, and the dashboard's static files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import dashboard
+from gateway.api.errors import ErrorResponse, install_error_handlers
+from gateway.api.middleware import RequestContextMiddleware, RouteTemplates
+from gateway.api.routes import alerts, dead_letters, devices, events, inventory, movements, stores, system
+from gateway.runtime import GatewayRuntime
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+# __path__, not __file__: an editable install may expose `dashboard` as a namespace package.
+DASHBOARD_DIR = Path(next(iter(dashboard.__path__))).resolve() / "static"
+
+
+def create_app(runtime: GatewayRuntime, *, sse_heartbeat_s: float = events.DEFAULT_HEARTBEAT_S) -> FastAPI:
+    app = FastAPI(
+        title="smartstore gateway",
+        summary="Unified store inventory, shelf state, devices and alerts.",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.sse_heartbeat_s = sse_heartbeat_s
+    install_error_handlers(app)
+    routes = RouteTemplates(
+        lambda: [*app.openapi()["paths"], *(url for url in (app.openapi_url, app.docs_url) if url)],
+        prefixes=["/dashboard"],
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics, routes=routes)
+
+    api = APIRouter(
+        prefix=API_PREFIX,
+        responses={
+            401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
+            403: {"model": ErrorResponse, "description": "The key's role or store does not allow this."},
+        },
+    )
+    for module in (stores, inventory, movements, devices, alerts, dead_letters, events):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(system.router)
+    if DASHBOARD_DIR.is_dir():
+        app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
+    else:
+        logger.warning("dashboard files not found at %s; /dashboard is not served", DASHBOARD_DIR)
+    return app

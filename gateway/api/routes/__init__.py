@@ -1,0 +1,1 @@
+"""One router per REST resource, mounted by `gateway.api.app.create_app`."""

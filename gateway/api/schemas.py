@@ -1,0 +1,204 @@
+"""Request and response models of the REST API (Base / Create / Public, as in full-stack-fastapi-template)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from smartstore.contract.payloads import Identifier, ShelfState
+from smartstore.gtin import to_gtin14
+
+ItemT = TypeVar("ItemT")
+MovementType = Literal["sale", "receipt", "adjustment", "count"]
+AlertState = Literal["open", "acknowledged", "cleared"]
+MAX_PAGE = 500
+MAX_MOVEMENT_QUANTITY = 1_000_000
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything the gateway stores is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+AnyGtin = Annotated[
+    str,
+    Field(description="GTIN-8, -12, -13 or -14; answered as GTIN-14.", examples=["09506000100005"]),
+    AfterValidator(to_gtin14),
+]
+
+
+class PublicModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(PublicModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int = Field(description="Rows matching the filters, all pages together.")
+    limit: int
+    offset: int
+
+
+# --- stores ---------------------------------------------------------------------------------------
+
+
+class StorePublic(PublicModel):
+    id: str
+    name: str
+    timezone: str
+    products: int = Field(description="Catalog entries.")
+    devices: int = Field(description="Devices configured or seen.")
+    devices_online: int
+    open_alerts: int = Field(description="Alerts in state 'open' (not yet acknowledged).")
+
+
+# --- inventory ------------------------------------------------------------------------------------
+
+
+class InventoryBase(PublicModel):
+    store: str
+    gtin: str
+    name: str | None = Field(description="Catalog name; null if the product left the store file.")
+    sku: str | None
+
+
+class InventoryPublic(InventoryBase):
+    on_hand: int
+    salesfloor: int
+    backroom: int
+    reserved: int
+    safety_stock: int
+    available_to_promise: int = Field(description="max(0, on_hand - reserved - safety_stock)")
+    shelf_state: ShelfState
+    shelf_fill: float | None
+    sources: dict[str, Any] = Field(description="Which source last set each figure, and when.")
+    updated_at: UtcDatetime
+
+
+class ZoneStock(PublicModel):
+    zone: str
+    area: str | None = Field(description="Area of the zone in the store file; null if it left the file.")
+    count: int
+    source: str
+    updated_at: UtcDatetime
+
+
+class SlotPublic(PublicModel):
+    slot: str
+    shelf: str | None
+    camera: str
+    state: ShelfState
+    fill: float
+    confidence: float
+    stale: bool
+    since: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class InventoryDetail(InventoryPublic):
+    zones: list[ZoneStock]
+    slots: list[SlotPublic]
+
+
+class StoreAvailability(PublicModel):
+    store: str
+    store_name: str
+    on_hand: int
+    available_to_promise: int
+    shelf_state: ShelfState
+    updated_at: UtcDatetime
+
+
+class ProductAvailability(PublicModel):
+    gtin: str
+    name: str | None
+    stores: list[StoreAvailability]
+
+
+# --- movements ------------------------------------------------------------------------------------
+
+
+class MovementBase(BaseModel):
+    type: MovementType = Field(
+        description="sale and receipt move `quantity` units out / in; adjustment adds a signed delta; "
+        "count sets the absolute count."
+    )
+    gtin: str
+    quantity: int
+    zone: Identifier | None = Field(None, description="Zone the units are in; default by movement type.")
+
+
+class MovementCreate(MovementBase):
+    model_config = ConfigDict(extra="forbid")
+    gtin: AnyGtin
+    quantity: int = Field(ge=-MAX_MOVEMENT_QUANTITY, le=MAX_MOVEMENT_QUANTITY)
+
+    @model_validator(mode="after")
+    def _check_quantity(self) -> MovementCreate:
+        if self.type in ("sale", "receipt") and self.quantity < 1:
+            raise ValueError(f"a {self.type} moves at least 1 unit")
+        if self.type == "adjustment" and self.quantity == 0:
+            raise ValueError("an adjustment of 0 changes nothing")
+        if self.type == "count" and self.quantity < 0:
+            raise ValueError("a count cannot be negative")
+        return self
+
+
+class MovementPublic(MovementBase):
+    id: int
+    store: str
+    created_at: UtcDatetime
+    created_by: str
+
+
+class MovementResult(BaseModel):
+    movement: MovementPublic
+    inventory: InventoryPublic
+
+
+# --- devices, alerts, dead letters, health --------------------------------------------------------
+
+
+class DevicePublic(PublicModel):
+    kind: str
+    id: str
+    state: Literal["online", "offline"]
+    last_seen: UtcDatetime | None
+    firmware: str | None
+    info: dict[str, Any]
+
+
+class AlertPublic(PublicModel):
+    id: int
+    store: str
+    cause: str
+    severity: str
+    state: AlertState
+    message: str
+    device: str | None
+    opened_at: UtcDatetime
+    acknowledged_at: UtcDatetime | None
+    acknowledged_by: str | None
+    cleared_at: UtcDatetime | None
+    history: list[dict[str, Any]]
+
+
+class DeadLetterPublic(PublicModel):
+    id: int
+    received_at: UtcDatetime
+    topic: str
+    reason: str
+    detail: str
+    payload: str = Field(description="The payload as UTF-8 text, or base64 when it is not valid UTF-8.")
+    payload_encoding: Literal["utf-8", "base64"]
+    payload_size: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: bool
+    mqtt: bool | None = Field(description="Broker link of the signal consumer; null when not known.")
+    stores: list[str]
+    sse_clients: int

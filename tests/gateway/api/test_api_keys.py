@@ -1,0 +1,143 @@
+"""API keys: hashed storage, authentication, fixed demo keys, revocation, the role matrix, the keys CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db.engine import make_engine, make_sessionmaker
+from gateway.db.models import ApiKey
+from gateway.security import (
+    KEY_PATTERN,
+    ApiKeyError,
+    Permission,
+    Role,
+    authenticate,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+)
+from smartstore.cli import main
+
+DEMO_KEY = "ssk_demo0adm_" + "Q" * 20 + "7" * 20
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(db_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def test_keys_are_stored_hashed_and_authenticate(sessions: sessionmaker[Session]) -> None:
+    key = create_api_key(sessions, Role.MANAGER, "anna", store_id="store-berlin-01")
+    assert KEY_PATTERN.match(key)
+    _, prefix, secret = key.split("_")
+    with sessions() as session:
+        row = session.scalars(select(ApiKey)).one()
+        assert row.prefix == prefix
+        assert secret not in (row.secret_hash, row.prefix, row.name)
+        assert len(row.secret_hash) == 64
+        principal = authenticate(session, key)
+        assert principal is not None
+        assert (principal.role, principal.name, principal.store_id) == (
+            Role.MANAGER,
+            "anna",
+            "store-berlin-01",
+        )
+        assert authenticate(session, f"ssk_{prefix}_{secret[:-1]}x") is None
+        assert authenticate(session, key + "x") is None
+        assert authenticate(session, "") is None
+
+
+def test_revoked_keys_stop_working(sessions: sessionmaker[Session]) -> None:
+    key = create_api_key(sessions, "integrator", "erp")
+    prefix = key.split("_")[1]
+    assert revoke_api_key(sessions, prefix) is True
+    assert revoke_api_key(sessions, prefix) is False
+    assert revoke_api_key(sessions, "zzzzzzzz") is False
+    with sessions() as session:
+        assert authenticate(session, key) is None
+    [info] = list_api_keys(sessions)
+    assert info.prefix == prefix
+    assert info.revoked_at is not None
+
+
+def test_fixed_keys_are_validated_and_idempotent(sessions: sessionmaker[Session]) -> None:
+    assert create_api_key(sessions, Role.ADMIN, "demo admin", key=DEMO_KEY) == DEMO_KEY
+    assert create_api_key(sessions, Role.ADMIN, "demo admin", key=DEMO_KEY) == DEMO_KEY  # restart
+    with pytest.raises(ApiKeyError, match="already exists"):
+        create_api_key(sessions, Role.ADMIN, "demo admin", key=DEMO_KEY[:-1] + "8")
+    with pytest.raises(ApiKeyError, match="already exists"):
+        create_api_key(sessions, Role.KIOSK, "demo admin", key=DEMO_KEY)  # same key, other role
+    with pytest.raises(ApiKeyError, match="must look like"):
+        create_api_key(sessions, Role.ADMIN, "x", key="admin-password")
+    with pytest.raises(ApiKeyError, match="unknown role"):
+        create_api_key(sessions, "root", "x")
+    with pytest.raises(ApiKeyError, match="store"):
+        create_api_key(sessions, Role.MANAGER, "x", store_id="a/b")
+    assert len(list_api_keys(sessions)) == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (Role.ADMIN, set(Permission)),
+        (Role.MANAGER, set(Permission)),
+        (Role.INTEGRATOR, {Permission.READ_STORES, Permission.READ_INVENTORY, Permission.POST_MOVEMENTS}),
+        (Role.KIOSK, set()),
+    ],
+)
+def test_role_matrix(sessions: sessionmaker[Session], role: Role, allowed: set[Permission]) -> None:
+    key = create_api_key(sessions, role, f"{role} key")
+    with sessions() as session:
+        principal = authenticate(session, key)
+    assert principal is not None
+    assert {permission for permission in Permission if principal.can(permission)} == allowed
+
+
+def test_keys_cli_create_list_revoke(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (
+        main(
+            [
+                "keys",
+                "create",
+                "--role",
+                "manager",
+                "--name",
+                "Anna",
+                "--store",
+                "store-berlin-01",
+                "--db-url",
+                db_url,
+            ]
+        )
+        == 0
+    )
+    key = capsys.readouterr().out.splitlines()[0]
+    assert KEY_PATTERN.match(key)
+    prefix, secret = key.split("_")[1:]
+
+    monkeypatch.setenv("SMARTSTORE_DB_URL", db_url)  # the default when --db-url is left out
+    assert main(["keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert secret not in listing
+    [header, row] = listing.splitlines()
+    assert header.split() == ["PREFIX", "ROLE", "NAME", "STORE", "CREATED", "REVOKED"]
+    assert row.split()[:4] == [prefix, "manager", "Anna", "store-berlin-01"]
+    assert row.split()[-1] == "-"
+
+    assert main(["keys", "revoke", prefix]) == 0
+    assert main(["keys", "revoke", prefix]) == 1
+    assert "no active key" in capsys.readouterr().out
+    main(["keys", "list"])
+    assert capsys.readouterr().out.splitlines()[1].split()[-1] != "-"
+
+    assert main(["keys", "create", "--role", "kiosk", "--name", " ", "--db-url", db_url]) == 1
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--role", "root", "--name", "x"])
