@@ -38,7 +38,7 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
     if getattr(args, "mqtt_protocol", None):
         mqtt["protocol"] = args.mqtt_protocol
     overrides["mqtt"] = MqttSettings(**mqtt)
-    return GatewaySettings(**{**base.model_dump(), **overrides})  # type: ignore[arg-type]
+    return GatewaySettings(**{**base.model_dump(), **overrides})
 
 
 def run(args: argparse.Namespace) -> int:

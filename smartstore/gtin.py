@@ -1,5 +1,7 @@
 """GS1 GTIN check digits (mod-10, weights 3/1 from the right)."""
 
+from functools import lru_cache
+
 
 def check_digit(body: str) -> int:
     """Check digit for the digits of a GTIN without its last digit."""
@@ -7,6 +9,7 @@ def check_digit(body: str) -> int:
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=65536)  # a store has a few thousand GTINs; every signal checks them
 def is_valid_gtin14(value: str) -> bool:
     return len(value) == 14 and value.isdigit() and check_digit(value[:-1]) == int(value[-1])
 

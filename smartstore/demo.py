@@ -1,0 +1,379 @@
+"""`smartstore demo`: a whole simulated store on loopback — broker, gateway, edge agent and simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from smartstore.broker import BrokerStartError, LocalBroker, start_local_broker
+from smartstore.contract import topics
+from smartstore.contract.payloads import new_event_id, utc_now
+from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, StoreConfigError, load_store
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+EDGE_AGENT = "edge-1"
+HAND_AGENT = "demo-hand"
+ROLES = ("admin", "manager", "integrator", "kiosk")
+KEY_ENV = {role: f"SMARTSTORE_{role.upper()}_KEY" for role in ROLES}
+# Child log lines worth showing on the console; everything else stays in the log files.
+_ERROR_LINE = re.compile(r"^(?:\S+ \S+ (?:ERROR|CRITICAL) |(?:ERROR|CRITICAL):|Traceback )")
+
+
+class DemoSettings(BaseModel):
+    """The demo's command line, validated before anything starts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    http_port: int = Field(8080, ge=1, le=65535)
+    mqtt_port: int = Field(1884, ge=1, le=65535, description="Port of the embedded broker.")
+    mqtt_url: str | None = Field(None, description="Use this broker instead of the embedded one.")
+    mqtt_protocol: Literal["5", "3.1.1"] | None = None
+    duration_s: float = Field(0.0, ge=0, description="Seconds to run; 0 = until Ctrl-C.")
+    store: Path = EXAMPLE_STORE
+    speed: float = Field(60.0, gt=0)
+    seed: int = 7
+    data_dir: Path | None = None
+    startup_timeout_s: float = Field(90.0, gt=0)
+    stop_timeout_s: float = Field(10.0, gt=0)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http-port", type=int, default=8080, help="gateway HTTP port (default 8080)")
+    parser.add_argument("--mqtt-port", type=int, default=1884, help="embedded broker port (default 1884)")
+    parser.add_argument("--mqtt-url", help="use this broker instead of the embedded one")
+    parser.add_argument("--mqtt-protocol", choices=["5", "3.1.1"], help="default 3.1.1 embedded, else 5")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 = until Ctrl-C")
+    parser.add_argument("--store", type=Path, default=EXAMPLE_STORE, help="store file (default: example)")
+    parser.add_argument("--speed", type=float, default=60.0, help="sim seconds per real second")
+    parser.add_argument("--seed", type=int, default=7, help="simulation seed")
+    parser.add_argument(
+        "--data-dir", type=Path, help="where the DB, logs and truth go (default: new temp dir)"
+    )
+
+
+@dataclass
+class Child:
+    """One component run as `python -m smartstore.cli ...`, its output copied to a log file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    _pump: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "smartstore.cli", "--log-level", "INFO", *self.argv]
+        logger.debug("starting %s: %s", self.name, " ".join(command))
+        # A session of its own: a terminal Ctrl-C reaches the demo only, which then stops children in order.
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        self._pump = threading.Thread(
+            target=self._copy_output, args=(self.process.stdout,), name=f"log-{self.name}", daemon=True
+        )
+        self._pump.start()
+
+    def _copy_output(self, stream: IO[bytes]) -> None:
+        in_traceback = False
+        with self.log_path.open("ab") as log:
+            for raw in iter(stream.readline, b""):
+                log.write(raw)
+                log.flush()
+                line = raw.decode("utf-8", "replace").rstrip()
+                if _ERROR_LINE.match(line):
+                    in_traceback = line.startswith("Traceback ")
+                    print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
+                elif in_traceback:
+                    print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
+                    # The traceback ends with its unindented "SomeError: message" line.
+                    in_traceback = line.startswith((" ", "\t")) or not line
+        stream.close()
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def stop(self, timeout: float) -> None:
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
+                process.kill()
+                process.wait(timeout)
+        if self._pump is not None:
+            self._pump.join(timeout)
+
+
+def create_demo_keys(db_url: str) -> dict[str, str]:
+    """One key per role: fixed by SMARTSTORE_<ROLE>_KEY when set, else random."""
+    from gateway.db.engine import make_engine, make_sessionmaker
+    from gateway.security import create_api_key
+
+    engine = make_engine(db_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        return {
+            role: create_api_key(sessions, role, f"demo-{role}", key=os.environ.get(KEY_ENV[role]) or None)
+            for role in ROLES
+        }
+    finally:
+        engine.dispose()
+
+
+def wait_healthy(url: str, gateway: Child, timeout: float, stop: threading.Event) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        if gateway.exit_code() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  (our own loopback URL)
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        stop.wait(0.25)
+    return False
+
+
+def shelf_signal_example(store: StoreConfig, state: str, fill: float) -> tuple[str, str] | None:
+    """Topic and JSON of a hand-written shelf signal for the first camera-watched slot of the store."""
+    for shelf in store.planogram:
+        if shelf.camera:
+            slot = shelf.slots[0]
+            payload = {
+                "v": 1,
+                "id": new_event_id(),
+                "ts": utc_now().isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "seq": 1,
+                "camera": shelf.camera,
+                "slots": [{"slot": slot.id, "gtin": slot.gtin, "state": state, "fill": fill}],
+            }
+            return topics.signal(store.store.id, HAND_AGENT, topics.SignalType.SHELF), json.dumps(payload)
+    return None
+
+
+def banner(demo: Demo, keys: dict[str, str]) -> str:
+    base = f"http://{LOOPBACK}:{demo.settings.http_port}"
+    store_id = demo.store.store.id
+    host, port = demo.mqtt_host_port()
+    pub = f"mosquitto_pub -h {host} -p {port} -V {'mqttv5' if demo.protocol == '5' else 'mqttv311'} -q 1"
+    lines = [
+        "",
+        "=" * 78,
+        " smartstore demo — a simulated store, running",
+        "=" * 78,
+        f" Dashboard   {base}/dashboard",
+        f" API docs    {base}/api/docs",
+        f" Health      {base}/healthz      Metrics  {base}/metrics",
+        f" MQTT        {demo.mqtt_url} (MQTT {demo.protocol})",
+        "",
+        " API keys (this run only unless fixed by SMARTSTORE_<ROLE>_KEY):",
+        *(f"   {role:<11} {key}" for role, key in keys.items()),
+        "",
+        " Try it:",
+        "   # unified inventory, as an integrator sees it",
+        f"   curl -s -H 'X-API-Key: {keys['integrator']}' {base}/api/v1/stores/{store_id}/inventory",
+    ]
+    example = shelf_signal_example(demo.store, "empty", 0.0)
+    if example:
+        topic, payload = example
+        lines += [
+            "   # a hand-written valid shelf signal: that slot turns empty (give each send a new id)",
+            f"   {pub} -t '{topic}' -m '{payload}'",
+            "   # a malformed one: rejected with a reason and dead-lettered, the gateway carries on",
+            f'   {pub} -t \'{topic}\' -m \'{{"v": 1, "id": "{new_event_id()}", "slots": "none"}}\'',
+        ]
+    lines += [
+        "   # what was rejected and why",
+        f"   curl -s -H 'X-API-Key: {keys['admin']}' {base}/api/v1/dead-letters",
+        "",
+        f" Data dir    {demo.data_dir}  (SQLite DB, edge state; kept after exit)",
+        f" Logs        {demo.logs_dir}/{{gateway,edge,sim}}.log  (errors are also shown here)",
+        f" Truth       {demo.truth_path}  (the simulator's ground truth, JSON lines)",
+        "",
+        " DEMO ONLY: it binds to 127.0.0.1 and runs open on loopback"
+        + (": the embedded MQTT broker has no authentication and no TLS." if demo.broker else "."),
+        f" Stops after {demo.settings.duration_s:g} s." if demo.settings.duration_s else " Ctrl-C stops.",
+        "=" * 78,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class Demo:
+    """Owns the broker and the child processes, and stops them in reverse order."""
+
+    def __init__(self, settings: DemoSettings, store: StoreConfig, data_dir: Path) -> None:
+        self.settings = settings
+        self.store = store
+        self.data_dir = data_dir
+        self.logs_dir = data_dir / "logs"
+        self.truth_path = data_dir / "truth.jsonl"
+        self.db_url = f"sqlite:///{data_dir / 'gateway.db'}"
+        self.broker: LocalBroker | None = None
+        self.mqtt_url = settings.mqtt_url or f"mqtt://{LOOPBACK}:{settings.mqtt_port}"
+        self.protocol: Literal["5", "3.1.1"] = settings.mqtt_protocol or (
+            "5" if settings.mqtt_url else "3.1.1"
+        )
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+
+    def mqtt_host_port(self) -> tuple[str, int]:
+        from smartstore.mqtt import MqttSettings
+
+        mqtt = MqttSettings(url=self.mqtt_url)
+        return mqtt.host, mqtt.port
+
+    def start_broker(self) -> None:
+        if self.settings.mqtt_url:
+            return
+        self.broker = start_local_broker(
+            self.settings.mqtt_port, LOOPBACK, directory=self.data_dir / "mosquitto"
+        )
+        self.mqtt_url = self.broker.url
+        # The fallback mosquitto speaks MQTT 5; amqtt only 3.1.1.
+        self.protocol = self.settings.mqtt_protocol or self.broker.protocol
+
+    def child(self, name: str, *argv: str) -> Child:
+        mqtt = ("--mqtt-url", self.mqtt_url, "--mqtt-protocol", self.protocol)
+        started = Child(
+            name, [name, "--store", str(self.settings.store), *mqtt, *argv], self.logs_dir / f"{name}.log"
+        )
+        self.children.append(started)
+        started.start()
+        return started
+
+    def start_components(self) -> bool:
+        gateway = self.child(
+            "gateway",
+            *("--db-url", self.db_url, "--host", LOOPBACK, "--port", str(self.settings.http_port)),
+        )
+        health = f"http://{LOOPBACK}:{self.settings.http_port}/healthz"
+        if not wait_healthy(health, gateway, self.settings.startup_timeout_s, self.stopping):
+            if self.stopping.is_set():
+                return True
+            print(
+                f"smartstore demo: the gateway did not become healthy; see {gateway.log_path}",
+                file=sys.stderr,
+            )
+            return False
+        self.child("edge", "--agent-id", EDGE_AGENT, "--state-dir", str(self.data_dir / "edge"))
+        # The edge agent subscribes on connect; give it that moment before the devices start talking.
+        if self.stopping.wait(1.0):
+            return True
+        self.child(
+            "sim",
+            *("--seed", str(self.settings.seed), "--speed", str(self.settings.speed)),
+            *("--truth", str(self.truth_path)),
+        )
+        return True
+
+    def dead_child(self) -> Child | None:
+        return next((c for c in self.children if c.exit_code() is not None), None)
+
+    def wait(self) -> int:
+        deadline = time.monotonic() + self.settings.duration_s if self.settings.duration_s else None
+        while not self.stopping.wait(0.5):
+            dead = self.dead_child()
+            if dead is not None:
+                print(
+                    f"smartstore demo: {dead.name} exited early with code {dead.exit_code()}; "
+                    f"see {dead.log_path}",
+                    file=sys.stderr,
+                )
+                return 1
+            if deadline is not None and time.monotonic() >= deadline:
+                logger.info("demo duration of %.0f s elapsed", self.settings.duration_s)
+                break
+        return 0
+
+    def shutdown(self) -> None:
+        # Devices first, then the edge, then the gateway: what is in flight still lands in the DB.
+        for child in reversed(self.children):
+            child.stop(self.settings.stop_timeout_s)
+        if self.broker is not None:
+            self.broker.stop()
+        self.broker = None
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping the demo", signum)
+        self.stopping.set()
+
+
+def settings_from_args(args: argparse.Namespace) -> DemoSettings:
+    return DemoSettings(
+        http_port=args.http_port,
+        mqtt_port=args.mqtt_port,
+        mqtt_url=args.mqtt_url,
+        mqtt_protocol=args.mqtt_protocol,
+        duration_s=args.duration,
+        store=args.store,
+        speed=args.speed,
+        seed=args.seed,
+        data_dir=args.data_dir,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+        store = load_store(settings.store)
+    except (ValidationError, StoreConfigError) as error:
+        print(f"smartstore demo: {error}", file=sys.stderr)
+        return 2
+    data_dir = (settings.data_dir or Path(tempfile.mkdtemp(prefix="smartstore-demo-"))).resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    demo = Demo(settings.model_copy(update={"store": settings.store.resolve()}), store, data_dir)
+    print(
+        f"smartstore demo: DEMO ONLY — binds to 127.0.0.1, MQTT without authentication; data in {data_dir}",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, demo.request_stop)
+    signal.signal(signal.SIGINT, demo.request_stop)
+    try:
+        demo.start_broker()
+        keys = create_demo_keys(demo.db_url)
+        if not demo.start_components():
+            return 1
+        if demo.stopping.is_set():
+            return 0
+        print(banner(demo, keys), flush=True)
+        return demo.wait()
+    except BrokerStartError as error:
+        print(f"smartstore demo: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # e.g. a malformed SMARTSTORE_<ROLE>_KEY (ApiKeyError)
+        print(f"smartstore demo: {error}", file=sys.stderr)
+        return 1
+    finally:
+        demo.shutdown()
+        print("smartstore demo: stopped", flush=True)

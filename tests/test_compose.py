@@ -1,0 +1,358 @@
+"""The deployment files agree with the code, and the shipped Mosquitto ACL really fences devices in."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from smartstore.cli import COMMANDS, build_parser
+from smartstore.contract import topics
+from smartstore.contract.topics import SignalType, TelemetryType
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+MOSQUITTO_DIR = ROOT / "deploy" / "mosquitto"
+STORE = "store-berlin-01"
+
+
+def conf_options(path: Path) -> dict[str, list[str]]:
+    options: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.strip().partition(" ")
+            options.setdefault(key, []).append(value.strip())
+    return options
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host path of a service's bind mounts (named volumes left out)."""
+    mounts: dict[str, Path] = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith((".", "/")):
+            mounts[target] = (ROOT / source).resolve()
+    return mounts
+
+
+def smartstore_services() -> list[str]:
+    return [name for name, service in SERVICES.items() if "build" in service]
+
+
+# --- docker-compose.yml and Dockerfile against the code ----------------------------------------
+
+
+def test_compose_runs_the_whole_stack() -> None:
+    assert {"mosquitto", "postgres", "gateway", "edge", "sim"} <= set(SERVICES)
+    assert set(smartstore_services()) == {"gateway", "edge", "sim"}
+    assert SERVICES["mosquitto"]["image"].startswith("eclipse-mosquitto:2")
+    assert SERVICES["postgres"]["image"] == "postgres:16"
+    assert "healthcheck" in SERVICES["postgres"]
+    assert SERVICES["gateway"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", smartstore_services())
+def test_service_commands_are_accepted_by_the_cli(name: str) -> None:
+    command = [str(part) for part in SERVICES[name]["command"]]
+    subcommand = command[0]
+    assert subcommand in COMMANDS
+    module = COMMANDS[subcommand][0]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not written yet")
+    parser, chosen = build_parser(command)
+    assert chosen is not None
+    args = parser.parse_args(command)  # SystemExit (a failure) on any unknown flag or bad value
+    assert args.command == subcommand
+    if subcommand in ("gateway", "edge", "sim"):
+        assert "--store=/config/store.yaml" in command
+        assert any(part.startswith("--mqtt-url=mqtt://") and "@mosquitto:" in part for part in command), (
+            "connects to the broker with a username"
+        )
+        assert not any(re.match(r"--mqtt-url=mqtt://[^@/]*:[^@/]*@", part) for part in command), (
+            "the MQTT password belongs in the environment, not the command line"
+        )
+
+
+def test_every_mounted_host_file_exists() -> None:
+    for name, service in SERVICES.items():
+        for target, source in bind_mounts(service).items():
+            assert source.exists(), f"{name}: {source} (mounted at {target}) does not exist"
+
+
+def test_store_file_is_the_example_and_valid() -> None:
+    for name in smartstore_services():
+        assert (
+            bind_mounts(SERVICES[name])["/config/store.yaml"] == ROOT / "smartstore/data/example-store.yaml"
+        )
+
+
+def test_secrets_come_from_the_environment() -> None:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    for variable in (
+        "SMARTSTORE_PG_PASSWORD",
+        "SMARTSTORE_MQTT_GATEWAY_PASSWORD",
+        "SMARTSTORE_MQTT_EDGE_PASSWORD",
+    ):
+        assert f"${{{variable}:?" in text
+        assert re.search(rf"^{variable}=", (ROOT / "deploy/.env.example").read_text(encoding="utf-8"), re.M)
+    gateway_env = SERVICES["gateway"]["environment"]
+    assert gateway_env["SMARTSTORE_DB_URL"].startswith("postgresql://")
+
+
+def test_dockerfile_installs_the_package_as_non_root() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert "pyproject.toml" in dockerfile
+    users = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert users
+    assert users[-1] not in ("root", "0")
+    assert re.search(r'^ENTRYPOINT \["smartstore"\]', dockerfile, re.M)
+    for source in re.findall(r"^COPY (\S+(?: \S+)*) \S+$", dockerfile, re.M):
+        for part in source.split():
+            assert (ROOT / part).exists(), f"Dockerfile copies {part}, which does not exist"
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert ".venv" in ignored
+    assert ".env" in ignored
+
+
+def test_mosquitto_conf_requires_credentials_and_the_acl() -> None:
+    options = conf_options(MOSQUITTO_DIR / "mosquitto.conf")
+    assert options["allow_anonymous"] == ["false"]
+    assert options["persistence"] == ["true"]
+    assert int(options["max_queued_messages"][0]) >= 100_000
+    assert int(options["max_inflight_messages"][0]) >= 20
+    mounts = bind_mounts(SERVICES["mosquitto"])
+    assert mounts[options["acl_file"][0]] == MOSQUITTO_DIR / "acl"
+    assert mounts["/mosquitto/config/mosquitto.conf"] == MOSQUITTO_DIR / "mosquitto.conf"
+    # The password file is generated onto a volume by deploy/mosquitto/make-passwd.sh.
+    password_file = options["password_file"][0]
+    generator = SERVICES["mqtt-passwd"]
+    assert generator["entrypoint"][-1] == password_file
+    assert bind_mounts(generator)[generator["entrypoint"][1]] == MOSQUITTO_DIR / "make-passwd.sh"
+    assert SERVICES["mosquitto"]["depends_on"]["mqtt-passwd"]["condition"] == "service_completed_successfully"
+    assert (MOSQUITTO_DIR / "README.md").exists()
+
+
+# --- the shipped ACL, enforced by a real Mosquitto -----------------------------------------------
+
+PASSWORDS = {"gateway-1": "gw-secret-1", "edge-1": "edge-secret-1", "sim": "sim-secret-1"}
+DEVICES = {"reader-aisle-1": "r1-secret", "reader-aisle-2": "r2-secret", "cam-1l": "cam-secret"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SecuredBroker:
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
+    """The shipped mosquitto.conf and ACL, paths moved to tmp, password file made by make-passwd.sh."""
+    if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto / mosquitto_passwd are not installed")
+    passwd = tmp_path / "passwd"
+    env = {
+        **os.environ,
+        "SMARTSTORE_MQTT_GATEWAY_PASSWORD": PASSWORDS["gateway-1"],
+        "SMARTSTORE_MQTT_EDGE_PASSWORD": PASSWORDS["edge-1"],
+        "SMARTSTORE_MQTT_SIM_PASSWORD": PASSWORDS["sim"],
+        "SMARTSTORE_MQTT_DEVICE_PASSWORDS": " ".join(f"{d}:{p}" for d, p in DEVICES.items()),
+    }
+    made = subprocess.run(
+        ["sh", str(MOSQUITTO_DIR / "make-passwd.sh"), str(passwd)], env=env, capture_output=True, timeout=30
+    )
+    assert made.returncode == 0, made.stderr
+    assert len(passwd.read_text().splitlines()) == 6
+    assert "gw-secret-1" not in passwd.read_text()  # hashed, not stored
+    port = free_port()
+    replacements = {
+        "listener": f"{port} 127.0.0.1",
+        "password_file": str(passwd),
+        "acl_file": str(MOSQUITTO_DIR / "acl"),
+        "persistence_location": f"{tmp_path}/",
+    }
+    lines = []
+    for line in (MOSQUITTO_DIR / "mosquitto.conf").read_text(encoding="utf-8").splitlines():
+        key = line.split(" ", 1)[0]
+        lines.append(f"{key} {replacements[key]}" if key in replacements else line)
+    if os.geteuid() == 0:
+        # As root, mosquitto drops to user "mosquitto", which cannot enter pytest's private tmp dir.
+        lines.append("user root")
+    config = tmp_path / "mosquitto.conf"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    log = (tmp_path / "mosquitto.log").open("wb")
+    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    assert process.poll() is None, f"mosquitto refused the shipped config: {shlex.quote(str(tmp_path))}"
+    yield SecuredBroker(port, process)
+    process.terminate()
+    process.wait(10)
+    log.close()
+
+
+class Client:
+    """A paho MQTT 5 client that records CONNACK, PUBACK reason codes and received messages."""
+
+    def __init__(self, port: int, username: str | None, password: str | None = None) -> None:
+        self.connack: ReasonCode | None = None
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.received: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"t-{username}", protocol=paho.MQTTv5
+        )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_connect(self, _c: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        self.connack = reason
+        self.connected.set()
+
+    def _on_publish(self, _c: paho.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
+        with self.lock:
+            self.pubacks[mid] = reason
+
+    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        with self.lock:
+            self.received.append((message.topic, bytes(message.payload)))
+
+    def wait_connack(self) -> ReasonCode:
+        assert self.connected.wait(5), "no CONNACK"
+        assert self.connack is not None
+        return self.connack
+
+    def subscribe(self, topic_filter: str) -> None:
+        self.client.subscribe(topic_filter, qos=1)
+        assert self.subscribed.wait(5)
+
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        """Publish at QoS 1 and return the broker's PUBACK reason code."""
+        info = self.client.publish(topic, payload, qos=1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self.lock:
+                if info.mid in self.pubacks:
+                    return self.pubacks[info.mid]
+            time.sleep(0.01)
+        raise AssertionError(f"no PUBACK for {topic}")
+
+    def wait_for(self, payload: bytes) -> list[bytes]:
+        """Wait for `payload`, then return every payload received so far, in order."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self.lock:
+                if any(p == payload for _, p in self.received):
+                    return [p for _, p in self.received]
+            time.sleep(0.01)
+        raise AssertionError(f"{payload!r} never arrived; got {self.received}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def connect(port: int, username: str | None, password: str | None = None) -> Client:
+    client = Client(port, username, password)
+    assert not client.wait_connack().is_failure, f"{username} was refused: {client.connack}"
+    return client
+
+
+def test_acl_fences_each_device_into_its_own_topics(secured_broker: SecuredBroker) -> None:
+    port = secured_broker.port
+    edge = connect(port, "edge-1", PASSWORDS["edge-1"])
+    edge.subscribe(topics.device_data_filters(STORE)[0])
+    gateway = connect(port, "gateway-1", PASSWORDS["gateway-1"])
+    gateway.subscribe(topics.signals_filter())
+    reader = connect(port, "reader-aisle-1", DEVICES["reader-aisle-1"])
+    camera = connect(port, "cam-1l", DEVICES["cam-1l"])
+
+    own_reads = topics.rfid_reads(STORE, "reader-aisle-1")
+    assert not reader.publish(own_reads, b"own-1").is_failure
+    # Another reader's reads, another kind's topic, and every signal topic are refused (PUBACK 135)...
+    forbidden = [
+        topics.rfid_reads(STORE, "reader-aisle-2"),
+        topics.signal(STORE, "edge-1", SignalType.STOCK),
+        topics.signal(STORE, "reader-aisle-1", SignalType.STOCK),
+        topics.status(STORE, topics.Kind.GATEWAY, "gateway-1"),
+        topics.edge_telemetry(STORE, "edge-1", TelemetryType.RFID),
+    ]
+    for topic in forbidden:
+        assert reader.publish(topic, b"forged").value == 135, topic
+    assert camera.publish(own_reads, b"forged").value == 135
+    # ...and none of them reaches a subscriber: the marker published after them arrives alone.
+    assert not reader.publish(own_reads, b"own-2").is_failure
+    assert edge.wait_for(b"own-2") == [b"own-1", b"own-2"]
+    edge_signal = topics.signal(STORE, "edge-1", SignalType.STOCK)
+    assert not edge.publish(edge_signal, b"edge-signal").is_failure
+    assert gateway.wait_for(b"edge-signal") == [b"edge-signal"]
+    assert not edge.publish(topics.edge_telemetry(STORE, "edge-1", TelemetryType.RFID), b"t").is_failure
+    # The edge agent may only sign its own signals, too.
+    assert edge.publish(topics.signal(STORE, "edge-2", SignalType.STOCK), b"forged").value == 135
+    for client in (edge, gateway, reader, camera):
+        client.close()
+
+
+def test_anonymous_and_wrong_passwords_are_refused(secured_broker: SecuredBroker) -> None:
+    anonymous = Client(secured_broker.port, None)
+    assert anonymous.wait_connack().is_failure
+    wrong = Client(secured_broker.port, "reader-aisle-1", "guess")
+    assert wrong.wait_connack().is_failure
+    unknown = Client(secured_broker.port, "reader-aisle-9", "r1-secret")
+    assert unknown.wait_connack().is_failure
+    for client in (anonymous, wrong, unknown):
+        client.client.loop_stop()
+
+
+def test_devices_may_announce_themselves_with_a_last_will(secured_broker: SecuredBroker) -> None:
+    gateway = connect(secured_broker.port, "gateway-1", PASSWORDS["gateway-1"])
+    gateway.subscribe(topics.status_filter(STORE))
+    status_topic = topics.status(STORE, topics.Kind.RFID, "reader-aisle-2")
+    device = paho.Client(CallbackAPIVersion.VERSION2, client_id="reader-2", protocol=paho.MQTTv5)
+    device.username_pw_set("reader-aisle-2", DEVICES["reader-aisle-2"])
+    device.will_set(status_topic, b"offline", qos=1, retain=True)
+    device.connect("127.0.0.1", secured_broker.port)
+    device.loop_start()
+    time.sleep(0.2)
+    device.loop_stop()
+    sock = device.socket()
+    assert isinstance(sock, socket.socket)
+    sock.close()  # vanish without DISCONNECT: the broker publishes the Will to the gateway
+    assert gateway.wait_for(b"offline") == [b"offline"]
+    gateway.close()
