@@ -63,6 +63,33 @@ class Product(_Model):
     locker_size: CompartmentSize = CompartmentSize.S
 
 
+class Departure(StrEnum):
+    """What it means when a tag is no longer read in a zone (the reason its departure carries)."""
+
+    TIMEOUT = "timeout"
+    EXIT = "exit"
+    POINT_OF_SALE = "point_of_sale"
+
+
+class MobilityProfile(_Model):
+    """How much stronger a zone must read a tag to take it over (EdgeX / Intel RSP weighted slope).
+
+    The advantage needed over the tag's current zone is `threshold_db` while that zone read the tag
+    within `holdoff_s`, then falls by `-slope_db_per_s` each further second it stays silent:
+    `min(threshold_db, threshold_db + slope_db_per_s * (silent_s - holdoff_s))`.
+    """
+
+    threshold_db: float = Field(6.0, ge=0, le=60, description="Advantage needed while both zones read.")
+    slope_db_per_s: float = Field(-1.0, ge=-100, le=0, description="Change of the advantage per silent s.")
+    holdoff_s: float = Field(5.0, ge=0, le=3600, description="Silence before the advantage starts falling.")
+    min_reads: int = Field(3, ge=1, le=100, description="Reads in a row (none a window apart) to move.")
+
+
+# A shelf holds a tag until another zone clearly wins; an exit portal claims the tags passing it fast.
+DEFAULT_MOBILITY = MobilityProfile()
+EXIT_MOBILITY = MobilityProfile(threshold_db=3.0, slope_db_per_s=-2.0, holdoff_s=2.0, min_reads=2)
+
+
 class Zone(_Model):
     id: Identifier
     area: Area
@@ -70,6 +97,25 @@ class Zone(_Model):
     min_rssi: float = Field(-75.0, description="Reads weaker than this (dBm) are ignored.")
     departure_timeout_s: float = Field(60.0, gt=0)
     low_stock: int = Field(2, ge=0, description="Per-product count at or below which stock is low.")
+    mobility: MobilityProfile | None = Field(
+        None,
+        description="Tag hand-over profile; default: the exit profile in exit zones, else the shelf one.",
+    )
+    departure: Departure | None = Field(
+        None, description="Meaning of a tag gone from here; default: 'exit' in exit zones, else 'timeout'."
+    )
+
+    @property
+    def mobility_profile(self) -> MobilityProfile:
+        if self.mobility is not None:
+            return self.mobility
+        return EXIT_MOBILITY if self.area is Area.EXIT else DEFAULT_MOBILITY
+
+    @property
+    def departure_kind(self) -> Departure:
+        if self.departure is not None:
+            return self.departure
+        return Departure.EXIT if self.area is Area.EXIT else Departure.TIMEOUT
 
 
 class Antenna(_Model):

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from smartstore.contract.topics import IDENTIFIER_PATTERN
 from smartstore.gtin import is_valid_gtin14
@@ -83,10 +91,39 @@ class Severity(StrEnum):
 # --- raw device data -------------------------------------------------------------------------
 
 
+class RssiUnit(StrEnum):
+    """How a reader writes peak RSSI: dBm, or an integer count of tenths or hundredths of a dBm."""
+
+    DBM = "dBm"
+    DBM_X10 = "dBm_x10"
+    DBM_X100 = "dBm_x100"
+
+
+RSSI_SCALE: dict[RssiUnit, float] = {RssiUnit.DBM: 1.0, RssiUnit.DBM_X10: 10.0, RssiUnit.DBM_X100: 100.0}
+RSSI_DBM_MIN = -128.0
+RSSI_DBM_MAX = 20.0
+
+
+def rssi_to_dbm(value: float, unit: RssiUnit | None = None) -> float | None:
+    """RSSI in dBm, or None when out of range; without a unit it is told by magnitude (see protocol.md)."""
+    if unit is not None:
+        dbm = value / RSSI_SCALE[unit]
+        return dbm if RSSI_DBM_MIN <= dbm <= RSSI_DBM_MAX else None
+    # Tag RSSI is -20…-100 dBm in practice, so the three units have disjoint magnitudes.
+    for scale in (1.0, 10.0, 100.0):
+        if RSSI_DBM_MIN * scale <= value <= RSSI_DBM_MAX * scale:
+            return value / scale
+    return None
+
+
 class TagRead(WireModel):
     epc: EpcHex = Field(description="EPC bank contents as hex.")
     antenna: int = Field(ge=1, le=65535, description="Reader antenna port.")
-    rssi: float = Field(ge=-128.0, le=20.0, description="Peak RSSI in dBm.")
+    rssi: float = Field(
+        ge=RSSI_DBM_MIN * 100,
+        le=RSSI_DBM_MAX * 100,
+        description="Peak RSSI in the batch's `rssi_unit`; without one, dBm, dBm*10 or dBm*100 by magnitude.",
+    )
     ts: Timestamp = Field(description="Reader time of the (first) read.")
     count: int = Field(default=1, ge=1, description="Times the tag was seen in this report.")
 
@@ -95,6 +132,17 @@ class ReadBatch(Envelope):
     """rfid/{reader}/reads: a batch of tag reads from one reader."""
 
     reads: list[TagRead] = Field(max_length=MAX_READS_PER_BATCH)
+    rssi_unit: RssiUnit | None = Field(
+        default=None, description="Unit of every `reads[].rssi`; absent: told by magnitude."
+    )
+
+    @model_validator(mode="after")
+    def _check_rssi_range(self) -> ReadBatch:
+        for index, read in enumerate(self.reads):
+            if rssi_to_dbm(read.rssi, self.rssi_unit) is None:
+                unit = self.rssi_unit.value if self.rssi_unit else "any unit"
+                raise ValueError(f"reads.{index}.rssi: {read.rssi} is out of range for {unit}")
+        return self
 
 
 class DeviceStatus(Envelope):
@@ -201,6 +249,41 @@ class AlertSignal(Envelope):
     device: Identifier | None = None
 
 
+# --- edge telemetry (retained, best effort, not part of inventory) ------------------------------
+
+
+class ReadAges(WireModel):
+    """Tags of a reader's zones by time since they were last read."""
+
+    under_5s: int = Field(ge=0)
+    under_30s: int = Field(ge=0)
+    under_5min: int = Field(ge=0)
+    older: int = Field(ge=0)
+
+
+class ReaderSummary(WireModel):
+    reader: Identifier
+    online: bool = Field(description="Status online, inventorying, reporting, no antenna down.")
+    reads_per_s: float = Field(ge=0, description="Reads accepted per second over the summary interval.")
+    unique_tags: int = Field(ge=0, description="Distinct EPCs the reader reported in the interval.")
+    tags_in_zones: int = Field(ge=0, description="Tags present in the reader's zones now.")
+    read_ages: ReadAges
+    clock_offset_s: float | None = Field(
+        default=None, description="Estimated receive time minus reader time; None before the first read."
+    )
+    antennas_down: list[int] = Field(default_factory=list)
+
+
+class RfidTelemetry(Envelope):
+    """edge/{agent}/telemetry/rfid, retained: a per-reader summary for the dashboard."""
+
+    interval_s: float = Field(gt=0, description="Seconds the rates are averaged over.")
+    readers: list[ReaderSummary] = Field(max_length=1000)
+    rejected_reads: dict[str, int] = Field(
+        default_factory=dict, description="Reads dropped since start, by reason (garbage EPC, weak, ...)."
+    )
+
+
 JsonPayload = (
     ReadBatch
     | DeviceStatus
@@ -211,6 +294,7 @@ JsonPayload = (
     | StockSignal
     | PickupSignal
     | AlertSignal
+    | RfidTelemetry
 )
 Signal = ShelfSignal | StockSignal | PickupSignal | AlertSignal
 

@@ -33,6 +33,12 @@ class SignalType(StrEnum):
     ALERT = "alert"
 
 
+class TelemetryType(StrEnum):
+    """Edge agent telemetry families: retained summaries for dashboards, never inventory."""
+
+    RFID = "rfid"
+
+
 class Channel(StrEnum):
     """Last topic level(s) of device and agent topics."""
 
@@ -43,6 +49,7 @@ class Channel(StrEnum):
     ACK = "ack"
     STATUS = "status"
     SIGNAL = "signal"
+    TELEMETRY = "telemetry"
 
 
 class TopicError(ValueError):
@@ -71,6 +78,12 @@ class Topic:
     def signal_type(self) -> SignalType | None:
         if self.kind is Kind.EDGE and len(self.channel) == 2 and self.channel[0] == Channel.SIGNAL:
             return SignalType(self.channel[1])
+        return None
+
+    @property
+    def telemetry_type(self) -> TelemetryType | None:
+        if self.kind is Kind.EDGE and len(self.channel) == 2 and self.channel[0] == Channel.TELEMETRY:
+            return TelemetryType(self.channel[1])
         return None
 
     @classmethod
@@ -106,6 +119,10 @@ def _check_channel(topic: Topic, text: str) -> None:
         if len(topic.channel) == 2 and topic.channel[1] in SignalType.__members__.values():
             return
         raise TopicError(f"unknown signal topic {text!r}")
+    if topic.kind is Kind.EDGE and topic.channel[:1] == (Channel.TELEMETRY,):
+        if len(topic.channel) == 2 and topic.channel[1] in TelemetryType.__members__.values():
+            return
+        raise TopicError(f"unknown telemetry topic {text!r}")
     if len(topic.channel) != 1 or topic.channel[0] not in _CHANNELS_BY_KIND[topic.kind]:
         raise TopicError(f"unknown channel for {topic.kind.value} in {text!r}")
 
@@ -144,6 +161,10 @@ def signal(store: str, agent: str, signal_type: SignalType) -> str:
     return _topic(store, Kind.EDGE, agent, Channel.SIGNAL, signal_type.value)
 
 
+def edge_telemetry(store: str, agent: str, telemetry_type: TelemetryType) -> str:
+    return _topic(store, Kind.EDGE, agent, Channel.TELEMETRY, telemetry_type.value)
+
+
 # Subscription filters. `store` may be "+" to cover every store on the broker.
 
 
@@ -155,6 +176,10 @@ def _filter(store: str, *levels: str) -> str:
 
 def signals_filter(store: str = "+") -> str:
     return _filter(store, Kind.EDGE, "+", Channel.SIGNAL, "+")
+
+
+def telemetry_filter(store: str = "+") -> str:
+    return _filter(store, Kind.EDGE, "+", Channel.TELEMETRY, "+")
 
 
 def status_filter(store: str = "+") -> str:

@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from smartstore.contract import payloads as p
-from smartstore.contract.topics import Channel, Kind, SignalType, Topic, TopicError
+from smartstore.contract.topics import Channel, Kind, SignalType, TelemetryType, Topic, TopicError
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
@@ -56,6 +56,7 @@ _SIGNAL_MODELS: dict[SignalType, type[p.Envelope]] = {
     SignalType.PICKUP: p.PickupSignal,
     SignalType.ALERT: p.AlertSignal,
 }
+_TELEMETRY_MODELS: dict[TelemetryType, type[p.Envelope]] = {TelemetryType.RFID: p.RfidTelemetry}
 _CHANNEL_MODELS: dict[str, type[p.Envelope]] = {
     Channel.READS: p.ReadBatch,
     Channel.STATUS: p.DeviceStatus,
@@ -70,6 +71,9 @@ def model_for(topic: Topic) -> type[p.Envelope] | None:
     signal_type = topic.signal_type
     if signal_type is not None:
         return _SIGNAL_MODELS[signal_type]
+    telemetry_type = topic.telemetry_type
+    if telemetry_type is not None:
+        return _TELEMETRY_MODELS[telemetry_type]
     if topic.kind is Kind.CAMERA and topic.channel == (Channel.IMAGE,):
         return None
     return _CHANNEL_MODELS[topic.channel[0]]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from edge_helpers import Broker, FakeClock
 
@@ -22,14 +20,5 @@ def rfid_settings() -> RfidSettings:
 
 @pytest.fixture
 def persistent_broker(mosquitto: Broker) -> Broker:
-    """The private broker, restarted so its persistence file is writable and survives `stop()`/`start()`.
-
-    Started as root, Mosquitto drops to the `mosquitto` user, which cannot write into pytest's tmp dir:
-    sessions of offline subscribers would then be lost across a restart.
-    """
-    if os.geteuid() == 0:
-        mosquitto.stop()
-        config = mosquitto.config_path.read_text(encoding="utf-8")
-        mosquitto.config_path.write_text(config + "\nuser root\n", encoding="utf-8")
-        mosquitto.start()
+    """The private broker; its persistence survives stop()/start() (`user root` in tests/conftest.py)."""
     return mosquitto

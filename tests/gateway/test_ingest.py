@@ -324,7 +324,7 @@ def test_sequence_gaps_are_counted_and_restarts_are_not(
         send(publisher, signals.alert("edge.test", seq=seq))
     wait_until(lambda: consumer.stats.applied == 5, what="five signals")
     with consumer.runtime.sessions() as session:
-        sequence = session.get(SourceSequence, f"{STORE}/edge/{AGENT}")
+        sequence = session.get(SourceSequence, f"{STORE}/edge/{AGENT}/alert")
         assert sequence is not None
         assert (sequence.last_seq, sequence.gaps) == (2, 2)
     assert _metric(consumer.runtime, "smartstore_sequence_gaps_total") == 2
