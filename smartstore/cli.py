@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("devices.sim.cli", "run the simulated store devices"),
     "keys": ("gateway.keys_cli", "create, list and revoke API keys"),
     "store": ("smartstore.store_cli", "validate or inspect a store file"),
+    "reader": ("devices.llrp.cli", "bridge an LLRP RFID reader to MQTT"),
 }
 
 

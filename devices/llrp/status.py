@@ -1,0 +1,120 @@
+"""The reader's MQTT side: the status facts it announces, and a link that always says them and counts acks."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from smartstore.contract.payloads import DeviceState, DeviceStatus, encode, envelope
+from smartstore.mqtt import MqttLink, MqttSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderState:
+    """One immutable snapshot; the bridge replaces it whole, so the MQTT thread never sees half an update."""
+
+    llrp_connected: bool = False
+    inventorying: bool = False
+    antennas_down: frozenset[int] = field(default_factory=frozenset)
+    model: str = ""
+    firmware: str = ""
+    llrp_sessions: int = 0
+    reads_rejected: int = 0
+    batches_dropped: int = 0
+
+    def info(self) -> dict[str, str | int | float | bool]:
+        return {
+            "inventorying": self.inventorying,
+            "llrp_connected": self.llrp_connected,
+            "antennas_down": ",".join(str(port) for port in sorted(self.antennas_down)),
+            "model": self.model,
+            "firmware": self.firmware,
+            "llrp_sessions": self.llrp_sessions,
+            "reads_rejected": self.reads_rejected,
+            "batches_dropped": self.batches_dropped,
+        }
+
+    def status(self, state: DeviceState, seq: int) -> DeviceStatus:
+        snapshot = self
+        if state is DeviceState.OFFLINE:
+            # Offline means the bridge is gone, and the LLRP session went with it.
+            snapshot = ReaderState(
+                model=self.model,
+                firmware=self.firmware,
+                llrp_sessions=self.llrp_sessions,
+                reads_rejected=self.reads_rejected,
+                batches_dropped=self.batches_dropped,
+            )
+        return DeviceStatus(
+            **envelope(seq), state=state, firmware=self.firmware or None, info=snapshot.info()
+        )
+
+
+class ReaderLink(MqttLink):
+    """An MqttLink whose every status (announce on connect, Last Will, updates) carries the reader's info.
+
+    MqttLink announces a bare 'online' on each (re)connect; building that message from the current
+    snapshot keeps the retained status truthful even right after a broker reconnect.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        *,
+        status_topic: str,
+        snapshot: Callable[[], ReaderState],
+    ) -> None:
+        # Set before MqttLink.__init__, which builds the Last Will through _status().
+        self._snapshot = snapshot
+        self._status_lock = threading.Lock()
+        self._status_seq = 0
+        super().__init__(settings, client_id, status_topic=status_topic)
+        # Acks arrive on paho's thread and are only appended there; the bridge's thread does the rest.
+        # (paho calls on_publish holding its own lock, so taking one of ours there could deadlock.)
+        self._acked: deque[int] = deque()
+        self._unacked: set[int] = set()
+        self.client.on_publish = self._note_ack
+
+    def _note_ack(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._acked.append(mid)
+
+    def publish_tracked(self, topic: str, payload: bytes) -> None:
+        """QoS 1 publish counted until the broker acks it; paho keeps it across broker reconnects."""
+        self._unacked.add(self.client.publish(topic, payload, qos=1).mid)
+
+    def unacked(self) -> int:
+        """Tracked messages the broker has not confirmed yet (call from the publishing thread only)."""
+        while self._acked:
+            self._unacked.discard(self._acked.popleft())
+        return len(self._unacked)
+
+    def _status(self, state: DeviceState) -> bytes:
+        # Called from paho's thread (announce on connect) and the bridge's (updates): one seq for both.
+        with self._status_lock:
+            self._status_seq += 1
+            return encode(self._snapshot().status(state, self._status_seq))
+
+    def publish_status(self) -> bool:
+        """Publish the current snapshot as retained 'online'; False when the broker link is down.
+
+        While down nothing is queued: the announce on reconnect carries the then-current snapshot, and
+        a queued older one resent after it would leave a stale retained status.
+        """
+        if self.status_topic is None or not self.connected.is_set():
+            return False
+        self.client.publish(self.status_topic, self._status(DeviceState.ONLINE), qos=1, retain=True)
+        return True
