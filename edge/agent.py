@@ -10,6 +10,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import paho.mqtt.client as paho
 
@@ -18,11 +19,11 @@ from edge.deadletters import DeadLetters
 from edge.outbox import Outbox
 from edge.processors.base import Message, Processor, Rejection
 from edge.processors.locker_pickups import LockerPickups
-from edge.processors.rfid_counts import RfidCounts
 from edge.processors.shelf_fill import ShelfFill
+from edge.rfid.processor import RfidProcessor
 from smartstore.contract import topics
-from smartstore.contract.payloads import DeviceStatus, Signal
-from smartstore.contract.topics import Channel, Kind, Topic, TopicError
+from smartstore.contract.payloads import DeviceStatus, Signal, WireModel, encode
+from smartstore.contract.topics import Channel, Kind, TelemetryType, Topic, TopicError
 from smartstore.contract.validation import Decoded, Rejected, RejectReason, decode
 from smartstore.mqtt import MqttLink
 from smartstore.storeconfig import StoreConfig
@@ -43,11 +44,29 @@ class _Inbound:
 _STOP = _Inbound("", b"")
 
 
+@runtime_checkable
+class RawReadsHandler(Protocol):
+    """A processor that parses RFID read batches from their wire bytes itself (the hot path)."""
+
+    def handle_raw(self, topic: Topic, payload: bytes, now: float) -> list[Signal]: ...
+
+
+@runtime_checkable
+class TelemetrySource(Protocol):
+    """A processor with a summary to publish retained on `edge/{agent}/telemetry/{type}`."""
+
+    telemetry_type: TelemetryType
+
+    def take_telemetry(self) -> WireModel | None: ...
+
+
 def default_processors(
     store: StoreConfig, settings: EdgeSettings, state_dir: Path, now: float
 ) -> list[Processor]:
     return [
-        RfidCounts(store, settings.rfid, state_dir / "rfid-tags.json", now),
+        RfidProcessor(
+            store, settings.rfid, state_dir / "rfid-tags.json", now, store_file=settings.store_file
+        ),
         ShelfFill(store, settings.shelf, now),
         LockerPickups(store),
     ]
@@ -76,6 +95,8 @@ class EdgeAgent:
             if processors is not None
             else default_processors(store, settings, self.state_dir, now)
         )
+        self._raw_readers = [p for p in self.processors if isinstance(p, RawReadsHandler)]
+        self._telemetry_sources = [p for p in self.processors if isinstance(p, TelemetrySource)]
         self.outbox = Outbox(
             self.state_dir / "outbox.db", self.store_id, settings.agent_id, settings.outbox, clock
         )
@@ -190,6 +211,17 @@ class EdgeAgent:
 
     def _tick(self, now: float) -> None:
         self._emit(self._run_all(lambda p: p.tick(now), None, b""))
+        for source in self._telemetry_sources:
+            try:
+                telemetry = source.take_telemetry()
+                if telemetry is not None and self.link.connected.is_set():
+                    topic = topics.edge_telemetry(
+                        self.store_id, self.settings.agent_id, source.telemetry_type
+                    )
+                    # Retained and QoS 0: a dashboard wants the latest summary, never a backlog.
+                    self.link.publish(topic, encode(telemetry), qos=0, retain=True)
+            except Exception:
+                logger.warning("telemetry of %s not published", type(source).__name__, exc_info=True)
 
     def _process(self, item: _Inbound) -> None:
         payload = item.payload
@@ -198,6 +230,10 @@ class EdgeAgent:
                 payload = self._latest_frames.pop(item.camera, b"")
         self.counters["received"] += 1
         now = self._clock()
+        reads_topic = _rfid_reads_topic(item.topic) if self._raw_readers else None
+        if reads_topic is not None:
+            self._process_raw(reads_topic, item.topic, payload, now)
+            return
         result = decode(item.topic, payload)
         if isinstance(result, Rejected):
             self._dead_letter(item.topic, result.reason.value, result.detail, payload)
@@ -221,6 +257,22 @@ class EdgeAgent:
             self.counters["unhandled"] += 1
             return
         self._emit(self._run_all(lambda p: p.handle(message, now), interested, payload, item.topic))
+
+    def _process_raw(self, topic: Topic, topic_text: str, payload: bytes, now: float) -> None:
+        """Read batches skip the generic pydantic decode: the RFID processor validates them itself."""
+        if topic.store != self.store_id:
+            self._dead_letter(topic_text, RejectReason.UNKNOWN_STORE, "not this agent's store", payload)
+            return
+        handlers = [p for p in self._raw_readers if isinstance(p, Processor) and p.accepts(topic)]
+        if not handlers:
+            self.counters["unhandled"] += 1
+            return
+
+        def handle(processor: Processor) -> list[Signal]:
+            assert isinstance(processor, RawReadsHandler)
+            return processor.handle_raw(topic, payload, now)
+
+        self._emit(self._run_all(handle, handlers, payload, topic_text))
 
     def _run_all(
         self,
@@ -266,6 +318,16 @@ class EdgeAgent:
             return
         for signal in signals:
             self.counters[f"signals_{type(signal).__name__}"] += 1
+
+
+def _rfid_reads_topic(topic_text: str) -> Topic | None:
+    try:
+        topic = Topic.parse(topic_text)
+    except TopicError:
+        return None  # the generic path dead-letters it with the reason
+    if topic.kind is Kind.RFID and topic.channel == (Channel.READS,):
+        return topic
+    return None
 
 
 def _camera_of(topic_text: str) -> str | None:

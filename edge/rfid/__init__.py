@@ -1,0 +1,1 @@
+"""The edge RFID pipeline: wire reads -> normalized reads -> tag presence per zone -> counts and alerts."""
