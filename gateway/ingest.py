@@ -1,4 +1,4 @@
-"""The gateway's signal consumer: paho only enqueues; one writer thread applies, commits, then acks.
+"""The gateway's signal consumer: a receiver process takes messages; one writer thread applies, commits, acks.
 
 Durability rests on the order of three steps per batch: apply and commit in one transaction, then
 acknowledge the MQTT messages (QoS 1, persistent session, manual acks). A crash before the commit
@@ -15,18 +15,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
-
-import paho.mqtt.client as paho
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.ingest_commit import BatchCommitter
 from gateway.ingest_decode import Inbound
+from gateway.ingest_process import ReceiverDiedError, ReceiverProcess
+from gateway.ingest_receiver import ReceiverSettings
 from gateway.ingest_writer import BatchResult, BatchWriter
 from gateway.runtime import GatewayRuntime
 from smartstore.contract import topics
-from smartstore.mqtt import MqttLink
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +34,8 @@ _BURST_PER_TICK = 20  # messages per _QUIET_S (10,000/s) that make a burst worth
 _POLL_S = 0.1
 _GC_YOUNG = 50_000
 _GC_WHEN_IDLE = 5_000
-_PUBACK_HEADER = bytes((paho.PUBACK, 2))  # fixed header: packet type, remaining length
+_RESTARTS_WINDOW = 5  # receiver deaths within a minute that slow restarts down
+_RESTART_PAUSE_S = 5.0
 
 
 @dataclass
@@ -51,7 +48,12 @@ class IngestStats:
 
 
 class SignalConsumer:
-    """Subscribes to every signal and status topic and applies them to the gateway database."""
+    """Subscribes to every signal and status topic and applies them to the gateway database.
+
+    The MQTT client runs in a receiver process (gateway.ingest_receiver) so that its network work and
+    the writer run on two cores; a reader thread takes its chunks into the queue, the writer thread
+    applies and commits them and sends the committed message ids back to be acknowledged.
+    """
 
     def __init__(self, runtime: GatewayRuntime) -> None:
         if not runtime.stores:
@@ -61,52 +63,56 @@ class SignalConsumer:
         self.stats = IngestStats()
         self._batch_max = settings.ingest_batch_max
         self._batch_wait_s = settings.ingest_batch_wait_ms / 1000
-        self._queue_max = settings.ingest_queue_max
         # A deque, not queue.Queue: appends need no lock and wake nobody, so the writer is not
-        # woken (and the GIL not handed over) once per message while a batch fills.
-        self._queue: deque[tuple[paho.MQTTMessage, int, float]] = deque()
+        # woken (and the GIL not handed over) once per chunk while a batch fills.
+        self._queue: deque[tuple[Inbound, float]] = deque()
         self._arrived = threading.Event()
         self._writer = BatchWriter(runtime.stores, settings.gateway_id)
         self._listeners: list[CommitListener] = []
-        self._generation = 0
-        self._accepting = False
         self._stopping = threading.Event()
+        self._draining = False
         self._committer = BatchCommitter(runtime, self._writer, self._stopping)
         self._thread: threading.Thread | None = None
+        self._reader: threading.Thread | None = None
         self._idle = threading.Condition()
         self._pending = 0
-        self._subscribed = threading.Event()
-        self._suback_missing = 0
+        self._taken = 0  # messages read from the current receiver incarnation
         first_store = next(iter(runtime.stores))
-        subscriptions = [(topics.signals_filter(), 1), (topics.status_filter(), 1)]
-        self._link = MqttLink(
-            settings.mqtt,
-            settings.gateway_id,
-            status_topic=topics.status(first_store, topics.Kind.GATEWAY, settings.gateway_id),
-            subscriptions=subscriptions,
-            on_message=self._on_message,
-            clean_start=False,
-            manual_ack=True,
-            # Never more unacknowledged messages in flight than the queue holds: it cannot overflow.
-            receive_maximum=min(65535, settings.ingest_queue_max),
+        self._receiver = ReceiverProcess(
+            ReceiverSettings(
+                mqtt=settings.mqtt,
+                client_id=settings.gateway_id,
+                status_topic=topics.status(first_store, topics.Kind.GATEWAY, settings.gateway_id),
+                subscriptions=[(topics.signals_filter(), 1), (topics.status_filter(), 1)],
+                # Never more unacknowledged messages in flight than the queue holds: the broker's
+                # window is the backpressure once the writer lags.
+                receive_maximum=min(65535, settings.ingest_queue_max),
+                outstanding_max=settings.ingest_queue_max,
+                generation_base=0,
+                log_level=logging.getLogger().getEffectiveLevel(),
+            )
         )
-        self._link_on_connect = cast("Callable[..., None]", self._link.client.on_connect)
-        self._link.client.on_connect = self._handle_connect
-        self._link.client.on_subscribe = self._handle_subscribe
+
+    @property
+    def connected(self) -> bool:
+        """Whether the receiver holds a broker connection (read by /healthz)."""
+        return self._receiver.connected.is_set()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         tune_garbage_collector()
-        self._accepting = True
         self._stopping.clear()
+        self._draining = False
+        self._receiver.start()
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self._thread.start()
-        self._link.start()
+        self._reader = threading.Thread(target=self._read, name="ingest-reader", daemon=True)
+        self._reader.start()
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """True once connected and every subscription is confirmed (tests publish after this)."""
-        return self._subscribed.wait(timeout)
+        return self._receiver.subscribed.wait(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop taking messages, apply and commit what was received, acknowledge it, disconnect.
@@ -114,71 +120,72 @@ class SignalConsumer:
         Messages the broker sends after this point are not acknowledged: it redelivers them to the
         next session under the same client id.
         """
-        self._accepting = False
+        if self._thread is None:
+            return
+        self._draining = True
+        self._receiver.request_stop()
+        if self._reader is not None:
+            self._reader.join(timeout)
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                logger.error(
-                    "ingest writer did not finish within %.0f s; unacknowledged work is redelivered", timeout
-                )
-        self._link.stop()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.error(
+                "ingest writer did not finish within %.0f s; unacknowledged work is redelivered", timeout
+            )
+        self._receiver.finish(min(timeout, 10.0))
+        self._thread = None
         gc.unfreeze()  # what start() froze may be garbage by now
         logger.info("ingest stopped: %s", self.stats)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """True once every message received so far is committed and acknowledged."""
+        """True once every message received so far is committed and its ack sent to the receiver."""
+        deadline = time.monotonic() + timeout
         with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0 and not self._queue, timeout)
+            while not (self._pending == 0 and self._taken >= self._receiver.received.value):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                # The receiver's counter moves in another process and notifies nobody: poll it.
+                self._idle.wait(min(left, _QUIET_S * 5))
+            return True
 
     def add_commit_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
 
-    # --- paho thread: enqueue only -------------------------------------------------------------
+    # --- reader thread: receiver process -> queue; supervises the receiver -----------------------
 
-    def _handle_connect(
-        self,
-        client: paho.Client,
-        userdata: object,
-        flags: paho.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if not reason.is_failure:
-            # Acks carry packet ids of one connection; anything received before this is redelivered.
-            self._generation += 1
-            self._subscribed.clear()
-            self._suback_missing = len(self._link.subscriptions)
-        self._link_on_connect(client, userdata, flags, reason, properties)
-
-    def _handle_subscribe(
-        self,
-        client: paho.Client,
-        userdata: object,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        if any(code.is_failure for code in reason_codes):
-            logger.error("subscription refused by the broker: %s", reason_codes)
-            return
-        self._suback_missing -= 1
-        if self._suback_missing <= 0:
-            self._subscribed.set()
-
-    def _on_message(self, message: paho.MQTTMessage) -> None:
-        if not self._accepting:
-            return  # not acknowledged: redelivered to the next session
-        while len(self._queue) >= self._queue_max:
-            # Only QoS 0 floods get here (receive maximum bounds QoS 1): waiting is the backpressure.
-            if not self._accepting:
+    def _read(self) -> None:
+        restarts: deque[float] = deque(maxlen=_RESTARTS_WINDOW)
+        while True:
+            try:
+                chunk = self._receiver.receive()
+            except ReceiverDiedError as died:
+                if self._draining:
+                    logger.error("ingest receiver died while stopping (%s)", died)
+                    return
+                restarts.append(time.monotonic())
+                logger.error(
+                    "ingest receiver died (%s); starting a new one: what it had not acknowledged is "
+                    "redelivered, and what was applied already is skipped",
+                    died,
+                )
+                self._receiver.kill()
+                if len(restarts) == restarts.maxlen and restarts[-1] - restarts[0] < 60:
+                    logger.critical("ingest receiver keeps dying; retrying every %.0f s", _RESTART_PAUSE_S)
+                    self._stopping.wait(_RESTART_PAUSE_S)
+                with self._idle:
+                    self._taken = 0
+                self._receiver.start()
+                continue
+            if chunk is None:
                 return
-            time.sleep(_QUIET_S)
-        with self._idle:
-            self._pending += 1
-        self._queue.append((message, self._generation, time.monotonic()))
-        if not self._arrived.is_set():
-            self._arrived.set()
+            arrived = time.monotonic()
+            with self._idle:
+                self._pending += len(chunk)
+                self._taken += len(chunk)
+            self._queue.extend([(Inbound(*raw), arrived) for raw in chunk])
+            if not self._arrived.is_set():
+                self._arrived.set()
 
     # --- writer thread: the only owner of the database state -------------------------------------
 
@@ -193,13 +200,13 @@ class SignalConsumer:
                         # Nothing may end this loop; the batch stays unacknowledged and comes back.
                         logger.exception("ingest batch of %d failed unexpectedly", len(batch))
                         self._writer.forget()
-                        self._finish(len(batch))
+                        self._finish(batch, committed=False)
                 elif self._stopping.is_set() and not self._queue:
                     return
         finally:
             self._committer.close()
 
-    def _take_batch(self) -> list[tuple[paho.MQTTMessage, int, float]]:
+    def _take_batch(self) -> list[Inbound]:
         """Up to batch_max messages: what is queued, plus what keeps arriving in a burst.
 
         A steady trickle is applied as it comes: while a batch is applied the next one queues up,
@@ -216,7 +223,7 @@ class SignalConsumer:
             self._arrived.clear()
             if not queued and not self._arrived.wait(_POLL_S):
                 return []
-        deadline = queued[0][2] + self._batch_wait_s
+        deadline = queued[0][1] + self._batch_wait_s
         while len(queued) < self._batch_max and not self._stopping.is_set():
             if time.monotonic() >= deadline:
                 break
@@ -224,33 +231,34 @@ class SignalConsumer:
             time.sleep(_QUIET_S)
             if len(queued) - seen < _BURST_PER_TICK:
                 break
-        return [queued.popleft() for _ in range(min(self._batch_max, len(queued)))]
+        return [queued.popleft()[0] for _ in range(min(self._batch_max, len(queued)))]
 
-    def _process(self, batch: list[tuple[paho.MQTTMessage, int, float]]) -> None:
+    def _process(self, batch: list[Inbound]) -> None:
         started = time.perf_counter()
-        inbound = [
-            Inbound(_topic_text(message), bytes(message.payload), message.mid, message.qos, generation)
-            for message, generation, _arrived in batch
-        ]
-        result = self._committer.commit(inbound)
-        if result is not None:
-            committed_at = time.time()
-            self._ack(inbound)
-            self._account(result, time.perf_counter() - started)
-            for type_, store, data in result.events:
-                self.runtime.bus.publish(type_, store, data)
-            for listener in self._listeners:
-                try:
-                    listener(result.applied_ids, committed_at)
-                except Exception:
-                    logger.exception("commit listener failed")
-        self._finish(len(batch))
+        result = self._committer.commit(batch)
+        if result is None:
+            self._finish(batch, committed=False)
+            return
+        committed_at = time.time()
+        self._finish(batch, committed=True)
+        self._account(result, time.perf_counter() - started)
+        for type_, store, data in result.events:
+            self.runtime.bus.publish(type_, store, data)
+        for listener in self._listeners:
+            try:
+                listener(result.applied_ids, committed_at)
+            except Exception:
+                logger.exception("commit listener failed")
 
-    def _ack(self, inbound: Sequence[Inbound]) -> None:
-        generation = self._generation
-        mids = [m.mid for m in inbound if m.qos == 1 and m.generation == generation]
-        if mids:
-            _ack_all(self._link.client, mids)
+    def _finish(self, batch: list[Inbound], *, committed: bool) -> None:
+        """Acknowledge a committed batch; either way, free its room in the receiver's window."""
+        generation = batch[-1].generation
+        mids = [m.mid for m in batch if m.qos == 1 and m.generation == generation] if committed else []
+        self._receiver.ack(generation, mids, len(batch))
+        with self._idle:
+            self._pending -= len(batch)
+            if self._pending <= 0:
+                self._idle.notify_all()
 
     def _account(self, result: BatchResult, seconds: float) -> None:
         stats, metrics = self.stats, self.runtime.metrics
@@ -272,12 +280,6 @@ class SignalConsumer:
         metrics.ingest_queue_depth.set(len(self._queue))
         metrics.ingest_batch_seconds.observe(seconds)
 
-    def _finish(self, count: int) -> None:
-        with self._idle:
-            self._pending -= count
-            if self._pending <= 0:
-                self._idle.notify_all()
-
 
 def tune_garbage_collector() -> None:
     """Make the cyclic GC cheap for a process that streams many short-lived objects.
@@ -293,28 +295,3 @@ def tune_garbage_collector() -> None:
     young, middle, old = gc.get_threshold()
     if young < _GC_YOUNG:
         gc.set_threshold(_GC_YOUNG, max(middle, 20), max(old, 100))
-
-
-def _ack_all(client: paho.Client, mids: list[int]) -> None:
-    """PUBACK every message id in one write.
-
-    `client.ack` queues one packet per message, and paho then wakes its thread and makes one send()
-    per packet: for a 2,000-message batch that is most of the cost of acknowledging. MQTT lets
-    packets share a write, and a success PUBACK is the same four bytes in 3.1.1 and 5 (reason code
-    and properties may be left out), so one queued buffer carries them all. Falls back to per-message
-    acks should paho's internals ever change.
-    """
-    queue_packet = getattr(client, "_packet_queue", None)
-    if queue_packet is None:
-        for mid in mids:
-            client.ack(mid, 1)
-        return
-    packets = b"".join(_PUBACK_HEADER + mid.to_bytes(2, "big") for mid in mids)
-    queue_packet(paho.PUBACK, packets, 0, 0)
-
-
-def _topic_text(message: paho.MQTTMessage) -> str:
-    try:
-        return message.topic
-    except UnicodeDecodeError:
-        return message._topic.decode("utf-8", "replace")

@@ -25,6 +25,7 @@ from gateway_helpers import (
 from sqlalchemy import func, select
 
 from gateway.alerts import raise_alert
+from gateway.api.routes.system import mqtt_connected
 from gateway.db.models import Alert, DeadLetter, Device, Inventory, SlotState, SourceSequence
 from gateway.dbutil import utc_now
 from gateway.ingest import SignalConsumer
@@ -415,3 +416,23 @@ def test_ingest_and_direct_writers_share_alert_causes(
     send(publisher, signals.alert("shelf.empty:1l-1-1"))
     wait_until(lambda: consumer.stats.applied == 1, what="the raise")
     assert _count(runtime, Alert) == 1
+
+
+def test_broker_link_state_follows_the_receiver_process(
+    consumer_factory: ConsumerFactory, mosquitto: Any, signals: Signals
+) -> None:
+    consumer = consumer_factory()
+    runtime = consumer.runtime
+    runtime.consumer = consumer
+    assert mqtt_connected(runtime) is True
+    mosquitto.stop()
+    wait_until(lambda: mqtt_connected(runtime) is False, what="the link to read as down")
+    mosquitto.start()
+    wait_until(lambda: mqtt_connected(runtime) is True, what="the link to come back")
+    assert consumer.wait_ready(10)
+    publisher = Publisher(mosquitto.url).connect()
+    try:
+        send(publisher, signals.stock([("aisle-1", MILK, 3)]))
+        wait_until(lambda: consumer.stats.applied == 1, what="a signal after the reconnect")
+    finally:
+        publisher.close()
