@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("gateway.keys_cli", "create, list and revoke API keys"),
     "store": ("smartstore.store_cli", "validate or inspect a store file"),
     "reader": ("devices.llrp.cli", "bridge an LLRP RFID reader to MQTT"),
+    "model": ("models.cli", "synthetic data, training and evaluation of the shelf detector"),
 }
 
 

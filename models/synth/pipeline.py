@@ -1,0 +1,87 @@
+"""One synthetic shelf photo end to end: scene, planar render, camera warp, degradation, JPEG and labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.synth import PRODUCT_CLASS
+from models.synth.camera import BoxF, CameraModel, random_camera, warp_boxes, warp_image
+from models.synth.degrade import Degradation, degrade, encode_jpeg, random_degradation
+from models.synth.render import render_planar
+from models.synth.scene import TRAIN_FAMILIES, Scene, generate_scene
+
+# width / height of the frames: phone portraits, landscape shelf cameras, square crops
+ASPECTS: tuple[float, ...] = (0.75, 0.75, 1.0, 4 / 3, 4 / 3, 16 / 9)
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    cls: int
+    box: BoxF  # x0, y0, x1, y1 in output pixels
+
+    def yolo_line(self, width: int, height: int) -> str:
+        x0, y0, x1, y1 = self.box
+        cx, cy = (x0 + x1) / 2 / width, (y0 + y1) / 2 / height
+        return f"{self.cls} {cx:.6f} {cy:.6f} {(x1 - x0) / width:.6f} {(y1 - y0) / height:.6f}"
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticImage:
+    image: np.ndarray  # the degraded frame before JPEG encoding
+    jpeg: bytes
+    labels: tuple[Label, ...]
+    panel_family: str
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    def yolo_text(self) -> str:
+        return "".join(label.yolo_line(self.width, self.height) + "\n" for label in self.labels)
+
+
+def frame_size(rng: np.random.Generator, imgsz: int) -> tuple[int, int]:
+    aspect = float(ASPECTS[int(rng.integers(len(ASPECTS)))])
+    if aspect >= 1:
+        return imgsz, max(32, round(imgsz / aspect))
+    return max(32, round(imgsz * aspect)), imgsz
+
+
+def render_view(scene: Scene, camera: CameraModel, degradation: Degradation) -> SyntheticImage:
+    """Render a given scene through a given camera and degradation (tests build these by hand)."""
+    planar = render_planar(scene)
+    image = degrade(warp_image(planar.image, camera), degradation)
+    boxes = warp_boxes([label.box for label in planar.labels], camera)
+    labels = tuple(
+        Label(planar_label.cls, box)
+        for planar_label, box in zip(planar.labels, boxes, strict=True)
+        if box is not None
+    )
+    return SyntheticImage(image, encode_jpeg(image, degradation.jpeg_quality), labels, scene.panel.family)
+
+
+def synthesize(seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES) -> SyntheticImage:
+    """The image for `seed`: the same seed, size and families always give byte-identical JPEG and labels."""
+    rng = np.random.default_rng(seed)
+    out_w, out_h = frame_size(rng, imgsz)
+    camera = random_camera(rng, out_w, out_h, strength=float(rng.uniform(0.4, 1.8)))
+    scene = generate_scene(rng, camera.planar_width, camera.planar_height, families)
+    return render_view(scene, camera, random_degradation(rng))
+
+
+def annotated(image: SyntheticImage) -> np.ndarray:
+    """A copy of the frame with its labels drawn: products green, gaps red (for previews and model cards)."""
+    canvas = image.image.copy()
+    for label in image.labels:
+        x0, y0, x1, y1 = (round(v) for v in label.box)
+        colour = (60, 220, 60) if label.cls == PRODUCT_CLASS else (40, 40, 240)
+        cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), colour, 1)
+    return canvas

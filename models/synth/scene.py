@@ -1,0 +1,286 @@
+"""Seeded layout of one shelf scene as pure data: panel, levels, facings, gaps, occluders; no pixels."""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Bgr = tuple[int, int, int]
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 in planar pixels, end exclusive
+Shape = Literal["box", "bottle", "can", "bag", "jar"]
+ItemKind = Literal["product", "empty_gap", "frontal_gap"]
+OccluderKind = Literal["person", "trolley"]
+
+# Back-panel families; a held-out set uses families the training set never saw.
+BACKGROUND_FAMILIES: tuple[str, ...] = (
+    "plain",
+    "pegboard",
+    "slats",
+    "wood",
+    "brushed",
+    "mesh",
+    "tiles",
+    "gradient",
+    "stripes",
+)
+TRAIN_FAMILIES: tuple[str, ...] = ("plain", "pegboard", "slats", "wood", "brushed", "mesh")
+HELDOUT_FAMILIES: tuple[str, ...] = ("tiles", "gradient", "stripes")
+
+_SHAPES: tuple[Shape, ...] = ("box", "bottle", "can", "bag", "jar")
+_SHAPE_WEIGHTS = np.array([0.42, 0.2, 0.14, 0.1, 0.14])
+# width / height ranges per shape, as seen from the front
+_ASPECT: dict[Shape, tuple[float, float]] = {
+    "box": (0.2, 1.1),
+    "bottle": (0.22, 0.42),
+    "can": (0.45, 0.75),
+    "bag": (0.55, 1.0),
+    "jar": (0.6, 1.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BackPanel:
+    family: str
+    colour: Bgr
+    accent: Bgr
+    pitch: int  # texture period in pixels
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductLook:
+    shape: Shape
+    body: Bgr
+    band: Bgr
+    ink: Bgr
+    logo: Bgr
+    layout: int  # which printed-label arrangement
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    kind: ItemKind
+    rect: Rect
+    look: ProductLook | None  # the product, or for a frontal gap the one pushed far back (maybe none)
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    top: int  # underside of the shelf above (or top of the unit)
+    surface: int  # where products stand
+    lip: Rect  # front edge of the shelf board below the products
+    lip_colour: Bgr
+    tags: tuple[Rect, ...]  # price labels on the lip
+    tag_colour: Bgr
+    board_depth: int = 0  # rows of shelf-board top seen above the lip, where nothing stands in front of it
+    board_colour: Bgr = (200, 200, 200)
+
+
+@dataclass(frozen=True, slots=True)
+class Occluder:
+    kind: OccluderKind
+    rect: Rect
+    colour: Bgr
+    seed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    width: int
+    height: int
+    panel: BackPanel
+    frame_colour: Bgr
+    uprights: tuple[Rect, ...]
+    header: Rect | None
+    header_colour: Bgr
+    floor_top: int
+    floor_colour: Bgr
+    levels: tuple[Level, ...]
+    items: tuple[Item, ...]
+    occluders: tuple[Occluder, ...]
+
+
+def hsv_colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float]) -> Bgr:
+    red, green, blue = colorsys.hsv_to_rgb(
+        float(rng.uniform(0, 1)), float(rng.uniform(*sat)), float(rng.uniform(*val))
+    )
+    return int(blue * 255), int(green * 255), int(red * 255)
+
+
+def _grey(rng: np.random.Generator, low: int, high: int) -> Bgr:
+    level = int(rng.integers(low, high + 1))
+    tint = rng.integers(-8, 9, size=3)
+    return tuple(int(np.clip(level + t, 0, 255)) for t in tint)  # type: ignore[return-value]
+
+
+def _panel(rng: np.random.Generator, families: Sequence[str]) -> BackPanel:
+    family = str(families[int(rng.integers(len(families)))])
+    colour = _grey(rng, 150, 245) if rng.uniform() < 0.55 else hsv_colour(rng, (0.1, 0.7), (0.3, 0.95))
+    accent = tuple(int(np.clip(c * rng.uniform(0.55, 0.85), 0, 255)) for c in colour)
+    return BackPanel(family, colour, accent, int(rng.integers(6, 22)), int(rng.integers(2**31)))  # type: ignore[arg-type]
+
+
+def _look(rng: np.random.Generator) -> ProductLook:
+    shape = _SHAPES[int(rng.choice(len(_SHAPES), p=_SHAPE_WEIGHTS))]
+    body = _grey(rng, 200, 250) if rng.uniform() < 0.25 else hsv_colour(rng, (0.3, 1.0), (0.25, 1.0))
+    return ProductLook(
+        shape=shape,
+        body=body,
+        band=hsv_colour(rng, (0.0, 1.0), (0.3, 1.0)),
+        ink=_grey(rng, 10, 60) if rng.uniform() < 0.6 else hsv_colour(rng, (0.5, 1.0), (0.2, 0.6)),
+        logo=hsv_colour(rng, (0.6, 1.0), (0.5, 1.0)),
+        layout=int(rng.integers(4)),
+        seed=int(rng.integers(2**31)),
+    )
+
+
+def _fill_row(
+    rng: np.random.Generator, x_start: int, x_end: int, level: Level, gap_rate: float
+) -> tuple[list[Item], list[int]]:
+    """Facings of SKUs side by side on one bay of one level; returns items and SKU start positions."""
+    clear = level.surface - level.top
+    items: list[Item] = []
+    starts: list[int] = []
+    size_low, size_high = sorted(rng.uniform(0.35, 0.95, size=2).tolist())
+    size_high = max(size_high, size_low + 0.12)
+    x = x_start + int(rng.integers(0, 4))
+    while True:
+        look = _look(rng)
+        height = max(8, int(clear * rng.uniform(size_low, min(size_high, 0.95))))
+        width = max(6, int(height * rng.uniform(*_ASPECT[look.shape])))
+        spacing = int(rng.integers(0, 4))
+        facings = int(rng.integers(1, 9))
+        fit = (x_end - x) // (width + spacing)
+        if fit < 1:
+            # Fill the end of the row with a narrower product: an unlabelled hole would look like a gap.
+            width = x_end - x - spacing
+            if width < 6:
+                break
+            fit = 1
+        facings = min(facings, fit)
+        stacked = look.shape in ("box", "can") and height * 2 + 2 < clear and rng.uniform() < 0.6
+        missing = 0
+        if rng.uniform() < gap_rate:
+            missing = int(rng.integers(1, facings + 1))
+        first_missing = 0 if rng.uniform() < 0.5 else facings - missing
+        starts.append(x)
+        gap_x0 = gap_x1 = -1
+        for index in range(facings):
+            x0 = x + index * (width + spacing)
+            if first_missing <= index < first_missing + missing:
+                gap_x0 = x0 if gap_x0 < 0 else gap_x0
+                gap_x1 = x0 + width + spacing
+                continue
+            items.append(Item("product", (x0, level.surface - height, x0 + width, level.surface), look))
+            if stacked:
+                items.append(
+                    Item(
+                        "product",
+                        (x0, level.surface - 2 * height - 1, x0 + width, level.surface - height - 1),
+                        look,
+                    )
+                )
+        if missing:
+            gap_height = int(min(clear - 2, max(height * (2 if stacked else 1), 0.6 * clear)))
+            kind: ItemKind = "empty_gap" if rng.uniform() < 0.5 else "frontal_gap"
+            far_back = _look(rng) if kind == "frontal_gap" and rng.uniform() < 0.5 else None
+            items.append(
+                Item(kind, (gap_x0, level.surface - gap_height, min(gap_x1, x_end), level.surface), far_back)
+            )
+        x += facings * (width + spacing) + int(rng.integers(0, 4))
+    return items, starts
+
+
+def _occluders(rng: np.random.Generator, width: int, height: int) -> tuple[Occluder, ...]:
+    count = int(rng.choice([0, 0, 0, 1, 1, 2]))
+    occluders: list[Occluder] = []
+    for _ in range(count):
+        if rng.uniform() < 0.6:
+            occ_w = int(width * rng.uniform(0.15, 0.35))
+            top = int(height * rng.uniform(-0.1, 0.5))
+            x0 = int(rng.integers(-occ_w // 2, width - occ_w // 2))
+            rect = (x0, top, x0 + occ_w, height + 10)
+            occluders.append(
+                Occluder("person", rect, hsv_colour(rng, (0, 0.9), (0.1, 0.9)), int(rng.integers(2**31)))
+            )
+        else:
+            occ_w = int(width * rng.uniform(0.25, 0.45))
+            occ_h = int(height * rng.uniform(0.22, 0.4))
+            x0 = int(rng.integers(-occ_w // 3, width - occ_w // 2))
+            rect = (x0, height - occ_h, x0 + occ_w, height + 5)
+            occluders.append(Occluder("trolley", rect, _grey(rng, 120, 220), int(rng.integers(2**31))))
+    return tuple(occluders)
+
+
+def generate_scene(rng: np.random.Generator, width: int, height: int, families: Sequence[str]) -> Scene:
+    """A random, fully stocked-or-not shelf scene covering `width` x `height` planar pixels."""
+    unknown = set(families) - set(BACKGROUND_FAMILIES)
+    if not families or unknown:
+        raise ValueError(f"background families must be some of {BACKGROUND_FAMILIES}, got {list(families)}")
+    header = None
+    unit_top = 0
+    if rng.uniform() < 0.5:
+        unit_top = int(height * rng.uniform(0.03, 0.1))
+        header = (0, 0, width, unit_top)
+    floor_top = height if rng.uniform() < 0.4 else int(height * rng.uniform(0.88, 0.97))
+    base_h = int(height * rng.uniform(0.02, 0.06))
+    n_levels = int(rng.choice([4, 5, 6, 6, 7, 7, 8, 8, 9, 10]))
+    lip_h = max(4, int((floor_top - base_h - unit_top) / n_levels * rng.uniform(0.06, 0.13)))
+    bounds = np.sort(rng.dirichlet(np.full(n_levels, 12.0))).cumsum()
+    span = floor_top - base_h - unit_top
+    frame_colour = _grey(rng, 40, 235) if rng.uniform() < 0.8 else hsv_colour(rng, (0.4, 0.9), (0.4, 0.9))
+    lip_colour = frame_colour if rng.uniform() < 0.6 else _grey(rng, 30, 245)
+    tag_colour = (255, 255, 255) if rng.uniform() < 0.6 else hsv_colour(rng, (0.3, 1.0), (0.8, 1.0))
+    n_bays = int(rng.integers(1, 4))
+    post_w = max(3, int(width * rng.uniform(0.008, 0.025)))
+    edges = [
+        int(np.clip(width * (i / n_bays + rng.uniform(-0.03, 0.03)), 0, width)) for i in range(n_bays + 1)
+    ]
+    uprights = tuple((e - post_w // 2, unit_top, e + post_w - post_w // 2, floor_top) for e in edges)
+    lighter = float(rng.uniform(1.0, 1.3))
+    board_colour: Bgr = (
+        int(min(255, lip_colour[0] * lighter + 10)),
+        int(min(255, lip_colour[1] * lighter + 10)),
+        int(min(255, lip_colour[2] * lighter + 10)),
+    )
+    camera_height = float(rng.uniform(0.0, 2.5))
+    gap_rate = float(rng.choice([0.02, 0.08, 0.15, 0.3, 0.5]))
+    levels: list[Level] = []
+    items: list[Item] = []
+    top = unit_top
+    for index in range(n_levels):
+        surface = unit_top + int(span * bounds[index]) - lip_h
+        level = Level(top, surface, (0, surface, width, surface + lip_h), lip_colour, (), tag_colour)
+        tags: list[Rect] = []
+        for bay in range(n_bays):
+            row, starts = _fill_row(rng, edges[bay] + post_w, edges[bay + 1] - post_w, level, gap_rate)
+            items.extend(row)
+            tag_w = max(6, int(width * rng.uniform(0.02, 0.045)))
+            tag_h = max(3, int(lip_h * rng.uniform(0.5, 0.85)))
+            tag_y = surface + (lip_h - tag_h) // 2
+            tags.extend((x, tag_y, x + tag_w, tag_y + tag_h) for x in starts if rng.uniform() < 0.85)
+        # A camera mounted high sees more of the lower boards' tops.
+        depth = int((surface - top) * rng.uniform(0.02, 0.1) * (1 + index / n_levels * camera_height))
+        levels.append(
+            Level(top, surface, level.lip, lip_colour, tuple(tags), tag_colour, depth, board_colour)
+        )
+        top = surface + lip_h
+    return Scene(
+        width=width,
+        height=height,
+        panel=_panel(rng, families),
+        frame_colour=frame_colour,
+        uprights=uprights,
+        header=header,
+        header_colour=hsv_colour(rng, (0.2, 0.9), (0.3, 0.95)),
+        floor_top=floor_top,
+        floor_colour=_grey(rng, 90, 210),
+        levels=tuple(levels),
+        items=tuple(items),
+        occluders=_occluders(rng, width, height),
+    )
