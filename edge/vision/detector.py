@@ -1,0 +1,206 @@
+"""ONNX shelf detector on onnxruntime: letterbox, infer, decode, class-wise NMS, boxes in original pixels."""
+
+from __future__ import annotations
+
+import ast
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float32]
+BgrImage = npt.NDArray[np.uint8]
+# Ultralytics pads with this grey; the model was trained on it, so any other value shifts its scores.
+LETTERBOX_PAD = 114
+# Offsetting boxes by class * this keeps boxes of different classes from suppressing each other in one NMS.
+CLASS_OFFSET = 8192.0
+
+
+class DetectorSettings(BaseModel):
+    """How the edge runs the shelf detector."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    score_threshold: float = Field(0.25, gt=0, lt=1, title="Score threshold", description="Drop below this.")
+    iou_threshold: float = Field(
+        0.5, gt=0, le=1, title="NMS IoU", description="Same-class boxes overlapping more are duplicates."
+    )
+    max_detections: int = Field(1000, ge=1, title="Max detections", description="Kept per frame, best first.")
+    intra_op_threads: int = Field(
+        2, ge=1, le=64, title="Intra-op threads", description="onnxruntime threads for one inference."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One detected object; `box` is (x0, y0, x1, y1) in the original frame's pixels."""
+
+    cls: int
+    name: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """How a frame was fitted into the square model input, so boxes can be mapped back."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+    width: int
+    height: int
+
+    def undo(self, boxes: FloatArray) -> FloatArray:
+        """(N, 4) x0 y0 x1 y1 in input pixels -> original frame pixels, clipped to the frame."""
+        out = boxes.astype(np.float32, copy=True)
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale
+        np.clip(out[:, [0, 2]], 0, self.width, out=out[:, [0, 2]])
+        np.clip(out[:, [1, 3]], 0, self.height, out=out[:, [1, 3]])
+        return out
+
+
+def letterbox(image: BgrImage, size: int) -> tuple[FloatArray, Letterbox]:
+    """BGR (grey, BGRA) frame -> [1, 3, size, size] float32 RGB 0..1, aspect kept, padded like Ultralytics."""
+    if image.ndim == 2:
+        image = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    elif image.shape[2] == 4:
+        image = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
+    height, width = image.shape[:2]
+    scale = min(size / height, size / width)
+    new_w, new_h = round(width * scale), round(height * scale)
+    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+    resized = image if (new_w, new_h) == (width, height) else cv2.resize(image, (new_w, new_h))
+    canvas = np.full((size, size, 3), LETTERBOX_PAD, dtype=np.uint8)
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
+    tensor = canvas[:, :, ::-1].transpose(2, 0, 1)[np.newaxis].astype(np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(tensor), Letterbox(scale, pad_x, pad_y, width, height)
+
+
+def parse_names(text: str | None) -> dict[int, str]:
+    """Ultralytics stores `names` as a Python dict literal ({0: 'product', 1: 'gap'}); a list works too."""
+    if not text:
+        return {}
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        logger.warning("model metadata 'names' is not a literal: %.80s", text)
+        return {}
+    if isinstance(value, dict):
+        return {int(key): str(name) for key, name in value.items()}
+    if isinstance(value, list | tuple):
+        return {index: str(name) for index, name in enumerate(value)}
+    return {}
+
+
+def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; indices kept, best score first."""
+    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best = int(order[0])
+        keep.append(best)
+        rest = order[1:]
+        inter_w = np.maximum(np.minimum(x1[best], x1[rest]) - np.maximum(x0[best], x0[rest]), 0)
+        inter_h = np.maximum(np.minimum(y1[best], y1[rest]) - np.maximum(y0[best], y0[rest]), 0)
+        inter = inter_w * inter_h
+        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return keep
+
+
+def decode(
+    output: FloatArray, fitted: Letterbox, names: dict[int, str], settings: DetectorSettings
+) -> list[Detection]:
+    """Ultralytics detect output [1, 4 + nc, N] (cx, cy, w, h in input pixels, class scores) -> detections."""
+    predictions = output[0].T  # (N, 4 + nc): one row per candidate
+    class_scores = predictions[:, 4:]
+    if class_scores.shape[1] == 0 or predictions.shape[0] == 0:
+        return []
+    classes = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(classes)), classes]
+    wanted = scores >= settings.score_threshold
+    if not wanted.any():
+        return []
+    centres, classes, scores = predictions[wanted, :4], classes[wanted], scores[wanted].astype(np.float32)
+    half = centres[:, 2:4] / 2
+    boxes = np.concatenate([centres[:, :2] - half, centres[:, :2] + half], axis=1).astype(np.float32)
+    shifted = boxes + (classes.astype(np.float32) * CLASS_OFFSET)[:, np.newaxis]
+    keep = nms(shifted, scores, settings.iou_threshold)[: settings.max_detections]
+    original = fitted.undo(boxes[keep])
+    return [
+        Detection(
+            cls=int(classes[index]),
+            name=names.get(int(classes[index]), str(int(classes[index]))),
+            score=float(scores[index]),
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        )
+        for index, box in zip(keep, original, strict=True)
+    ]
+
+
+class OnnxDetector:
+    """One loaded model; `detect` is not thread-safe by design: one owner thread runs it."""
+
+    def __init__(self, model_path: Path, settings: DetectorSettings | None = None) -> None:
+        self.settings = settings or DetectorSettings()
+        options = ort.SessionOptions()
+        # A small edge CPU: one inference at a time, its threads bounded so MQTT and the outbox keep a core.
+        options.intra_op_num_threads = self.settings.intra_op_threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        model_input = self._session.get_inputs()[0]
+        self._input_name: str = model_input.name
+        self.imgsz = self._input_size(model_input.shape)
+        metadata = self._session.get_modelmeta().custom_metadata_map
+        self.names = parse_names(metadata.get("names"))
+        if not self.names:
+            logger.warning("model %s has no class names in its metadata; classes are numbered", model_path)
+        self._check_output(self._session.get_outputs()[0].shape)
+        started = time.perf_counter()
+        self.infer(np.zeros((1, 3, self.imgsz, self.imgsz), dtype=np.float32))  # warm-up: first run allocates
+        logger.info(
+            "detector %s loaded: input %d, classes %s, warm-up %.1f ms",
+            model_path.name,
+            self.imgsz,
+            self.names,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    @staticmethod
+    def _input_size(shape: list[int | str | None]) -> int:
+        height, width = shape[2], shape[3]
+        if not isinstance(height, int) or not isinstance(width, int) or height != width:
+            raise ValueError(f"model input must be a fixed square [1, 3, S, S], not {shape}")
+        return height
+
+    def _check_output(self, shape: list[int | str | None]) -> None:
+        """A model exported in another layout would decode to nonsense boxes: refuse it at load."""
+        rows = shape[1] if len(shape) == 3 else None
+        if isinstance(rows, int) and (rows < 5 or (self.names and rows != 4 + len(self.names))):
+            raise ValueError(f"model output {shape} is not [1, 4 + {len(self.names)} classes, N]")
+
+    def class_id(self, name: str) -> int | None:
+        return next((cls for cls, known in self.names.items() if known == name), None)
+
+    def infer(self, tensor: FloatArray) -> FloatArray:
+        """Bare inference on a prepared [1, 3, S, S] tensor (the benchmark's baseline)."""
+        outputs = self._session.run(None, {self._input_name: tensor})
+        return np.asarray(outputs[0], dtype=np.float32)
+
+    def detect(self, image: BgrImage) -> list[Detection]:
+        tensor, fitted = letterbox(image, self.imgsz)
+        return decode(self.infer(tensor), fitted, self.names, self.settings)

@@ -1,0 +1,214 @@
+"""Motion gate: run the detector only at start-up, once the scene is still after a change, and on a timer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+BgrImage = npt.NDArray[np.uint8]
+Polygon = Sequence[Sequence[float]]
+
+
+class MotionSettings(BaseModel):
+    """When a camera's scene counts as moving, and how long it must be still before the detector runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    frame_width: int = Field(
+        160, ge=32, le=1280, title="Motion width", description="Frames are shrunk to this width first."
+    )
+    pixel_threshold: int = Field(
+        25, ge=1, le=255, title="Pixel threshold", description="Grey change that counts as motion."
+    )
+    min_area: float = Field(
+        0.002, gt=0, lt=1, title="Min area", description="Share of the frame moving to call it motion."
+    )
+    slot_min_area: float = Field(
+        0.05, gt=0, le=1, title="Slot min area", description="Share of a slot moving to call it covered."
+    )
+    settle_s: float = Field(
+        3.0, ge=0, title="Settle time", description="Stillness needed after motion before inferring."
+    )
+    recheck_s: float = Field(
+        600.0, gt=0, title="Re-check", description="A still scene is inferred again after this long."
+    )
+    max_wait_s: float = Field(
+        120.0,
+        gt=0,
+        title="Max wait",
+        description="Motion that never settles still gets an inference after this; moving slots are stale.",
+    )
+    stale_window_s: float = Field(
+        2.0, ge=0, title="Stale window", description="Slots moving this long before an inference are stale."
+    )
+
+
+class MotionState(StrEnum):
+    STABLE = "stable"
+    MOVING = "moving"
+    SETTLING = "settling"
+
+
+class InferReason(StrEnum):
+    STARTUP = "startup"
+    SETTLED = "settled"
+    RECHECK = "recheck"
+    FORCED = "forced"
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """What the gate says about one frame.
+
+    `stale_slots`: slots moving within `stale_window_s` before this inference (occluded: keep their state).
+    `changed_slots`: slots touched by motion since the previous inference (where stock may have changed).
+    """
+
+    state: MotionState
+    motion: float
+    reason: InferReason | None = None
+    stale_slots: frozenset[str] = frozenset()
+    changed_slots: frozenset[str] = frozenset()
+
+    @property
+    def infer(self) -> bool:
+        return self.reason is not None
+
+
+@dataclass(slots=True)
+class _SlotMask:
+    pixels: npt.NDArray[np.bool_]
+    area: int
+    last_motion: float | None = None
+
+
+class MotionGate:
+    """One camera's gate; `update` is called with every frame, in time order, from one owner thread.
+
+    Motion is the difference between consecutive shrunk, blurred grey frames, so a lasting change (a pack
+    taken away) stops counting after one frame, while sensor noise stays under `pixel_threshold`.
+    """
+
+    def __init__(
+        self, settings: MotionSettings, slots: Mapping[str, Polygon], reference_size: tuple[int, int]
+    ) -> None:
+        """`reference_size` is the (width, height) the slot polygons are drawn in (the camera's size)."""
+        self.settings = settings
+        self.slots = dict(slots)
+        self.reference_size = reference_size
+        self.state = MotionState.STABLE
+        self.frames = 0
+        self.inferences = 0
+        self._previous: npt.NDArray[np.uint8] | None = None
+        self._masks: dict[str, _SlotMask] = {}
+        self._mask_shape: tuple[int, ...] = (0, 0)
+        self._last_inference: float | None = None
+        self._moving_since: float | None = None
+        self._still_since = 0.0
+        self._changed: set[str] = set()
+
+    def update(self, frame: BgrImage, now: float) -> GateDecision:
+        self.frames += 1
+        grey = self._shrink(frame)
+        if grey.shape != self._mask_shape:
+            self._build_masks(grey.shape[1], grey.shape[0])
+        moving_pixels = self._motion(grey)
+        self._previous = grey
+        share = float(moving_pixels.mean()) if moving_pixels.size else 0.0
+        moving = share >= self.settings.min_area
+        if moving:
+            self._mark_slots(moving_pixels, now)
+        reason = self._advance(moving, now)
+        if reason is None:
+            return GateDecision(self.state, share)
+        return self._inference(reason, share, now)
+
+    def _advance(self, moving: bool, now: float) -> InferReason | None:
+        """Step the stable -> moving -> settling machine; the reason to infer now, if any."""
+        if self._last_inference is None:
+            self.state = MotionState.MOVING if moving else MotionState.STABLE
+            self._moving_since = now if moving else None
+            self._still_since = now
+            return InferReason.STARTUP  # a full scan at start-up, whatever the scene does
+        if moving:
+            if self.state is not MotionState.MOVING:
+                logger.debug("motion started")
+                self.state = MotionState.MOVING
+                if self._moving_since is None:
+                    self._moving_since = now
+            waited = now - (self._moving_since if self._moving_since is not None else now)
+            if waited >= self.settings.max_wait_s:
+                self._moving_since = now  # wait a full period again before the next forced look
+                return InferReason.FORCED
+            return None
+        if self.state is MotionState.MOVING:
+            self.state = MotionState.SETTLING
+            self._still_since = now
+        if self.state is MotionState.SETTLING:
+            if now - self._still_since < self.settings.settle_s:
+                return None
+            self.state = MotionState.STABLE
+            self._moving_since = None
+            return InferReason.SETTLED
+        if now - self._last_inference >= self.settings.recheck_s:
+            return InferReason.RECHECK
+        return None
+
+    def _inference(self, reason: InferReason, share: float, now: float) -> GateDecision:
+        window = self.settings.stale_window_s
+        stale = frozenset(
+            slot
+            for slot, mask in self._masks.items()
+            if mask.last_motion is not None and now - mask.last_motion <= window
+        )
+        decision = GateDecision(self.state, share, reason, stale, frozenset(self._changed))
+        self._changed.clear()
+        self._last_inference = now
+        self.inferences += 1
+        logger.debug("inference (%s), stale slots %s", reason, sorted(stale))
+        return decision
+
+    def _shrink(self, frame: BgrImage) -> npt.NDArray[np.uint8]:
+        height, width = frame.shape[:2]
+        target = min(self.settings.frame_width, width)
+        size = (target, max(1, round(height * target / width)))
+        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        # Blur so single-pixel sensor noise and JPEG blocks do not add up to 'motion'.
+        return np.asarray(cv2.GaussianBlur(small, (5, 5), 0), dtype=np.uint8)
+
+    def _motion(self, grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+        if self._previous is None or self._previous.shape != grey.shape:
+            return np.zeros(grey.shape, dtype=np.bool_)
+        difference = cv2.absdiff(grey, self._previous)
+        changed = np.asarray(difference > self.settings.pixel_threshold, dtype=np.uint8)
+        # Close small holes: a shopper's flat-coloured shirt changes at its edges more than inside.
+        grown = cv2.dilate(changed, np.ones((3, 3), dtype=np.uint8))
+        return np.asarray(grown > 0, dtype=np.bool_)
+
+    def _build_masks(self, width: int, height: int) -> None:
+        scale_x, scale_y = width / self.reference_size[0], height / self.reference_size[1]
+        self._masks.clear()
+        for slot, polygon in self.slots.items():
+            canvas = np.zeros((height, width), dtype=np.uint8)
+            points = np.array([[x * scale_x, y * scale_y] for x, y in polygon], dtype=np.float64)
+            cv2.fillPoly(canvas, [np.round(points).astype(np.int32)], 1)
+            pixels = canvas > 0
+            self._masks[slot] = _SlotMask(pixels, max(int(pixels.sum()), 1))
+        self._mask_shape = (height, width)
+
+    def _mark_slots(self, moving_pixels: npt.NDArray[np.bool_], now: float) -> None:
+        for slot, mask in self._masks.items():
+            covered = int(np.count_nonzero(moving_pixels & mask.pixels)) / mask.area
+            if covered >= self.settings.slot_min_area:
+                mask.last_motion = now
+                self._changed.add(slot)

@@ -1,0 +1,221 @@
+"""Slot fill from detections: product vs gap area inside each planogram polygon, debounced into states."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.vision.detector import Detection
+from smartstore.contract.payloads import ShelfState, SlotObservation
+from smartstore.storeconfig import Slot
+
+logger = logging.getLogger(__name__)
+
+BoolMask = npt.NDArray[np.bool_]
+
+
+class SlotFillSettings(BaseModel):
+    """How detections become slot states."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    confirmations: int = Field(
+        2, ge=1, le=20, title="Confirmations", description="Agreeing observations before a state changes."
+    )
+    min_coverage: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        title="Min coverage",
+        description="Share of a slot that product or gap boxes must cover; less means occluded (stale).",
+    )
+    mask_width: int = Field(
+        320, ge=32, le=4096, title="Mask width", description="Polygons and boxes are rasterized this wide."
+    )
+    product_class: str = Field("product", title="Product class", description="Model class name of stock.")
+    gap_class: str = Field("gap", title="Gap class", description="Model class name of an empty facing.")
+    confidence_window: int = Field(
+        5, ge=1, le=100, title="Confidence window", description="Recent observations confidence looks at."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReading:
+    """One frame's view of a slot: `fill` = product / (product + gap) area, `coverage` = boxed share."""
+
+    fill: float
+    coverage: float
+
+    def occluded(self, min_coverage: float) -> bool:
+        return self.coverage < min_coverage
+
+
+@dataclass(frozen=True, slots=True)
+class _SlotArea:
+    rows: slice
+    cols: slice
+    inside: BoolMask
+    area: int
+
+
+class SlotRaster:
+    """Rasterizes slot polygons once per frame size, and each frame's boxes, on a small shared mask."""
+
+    def __init__(self, slots: Sequence[Slot], reference_size: tuple[int, int], mask_width: int) -> None:
+        self._slots = list(slots)
+        self._reference = reference_size
+        self._mask_width = mask_width
+        self._frame_size: tuple[int, int] | None = None
+        self._scale = 1.0
+        self._mask_shape = (0, 0)
+        self._areas: dict[str, _SlotArea] = {}
+
+    def measure(
+        self, detections: Sequence[Detection], frame_size: tuple[int, int], product_cls: int, gap_cls: int
+    ) -> dict[str, SlotReading]:
+        if frame_size != self._frame_size:
+            self._prepare(frame_size)
+        products = self._paint(detections, product_cls)
+        gaps = self._paint(detections, gap_cls) & ~products  # where both were boxed, product wins
+        readings: dict[str, SlotReading] = {}
+        for slot_id, area in self._areas.items():
+            product = int(np.count_nonzero(products[area.rows, area.cols] & area.inside))
+            gap = int(np.count_nonzero(gaps[area.rows, area.cols] & area.inside))
+            covered = product + gap
+            # Product vs gap rather than product vs polygon: boxes never tile a slot exactly (shelf lip,
+            # dividers, price tags), so a full slot would otherwise never read as full.
+            readings[slot_id] = SlotReading(
+                fill=product / covered if covered else 0.0, coverage=min(covered / area.area, 1.0)
+            )
+        return readings
+
+    def _prepare(self, frame_size: tuple[int, int]) -> None:
+        width, height = frame_size
+        self._frame_size = frame_size
+        self._scale = self._mask_width / width
+        self._mask_shape = (max(1, round(height * self._scale)), self._mask_width)
+        to_mask = (self._scale * width / self._reference[0], self._scale * height / self._reference[1])
+        self._areas.clear()
+        for slot in self._slots:
+            points = np.array([[x * to_mask[0], y * to_mask[1]] for x, y in slot.polygon], dtype=np.float64)
+            x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int), 0)
+            x1 = min(int(np.ceil(points[:, 0].max())) + 1, self._mask_shape[1])
+            y1 = min(int(np.ceil(points[:, 1].max())) + 1, self._mask_shape[0])
+            local = np.zeros((max(y1 - y0, 1), max(x1 - x0, 1)), dtype=np.uint8)
+            cv2.fillPoly(local, [np.round(points - (x0, y0)).astype(np.int32)], 1)
+            inside = local > 0
+            self._areas[slot.id] = _SlotArea(slice(y0, y1), slice(x0, x1), inside, max(int(inside.sum()), 1))
+
+    def _paint(self, detections: Sequence[Detection], cls: int) -> BoolMask:
+        mask = np.zeros(self._mask_shape, dtype=np.bool_)
+        for detection in detections:
+            if detection.cls != cls:
+                continue
+            x0, y0, x1, y1 = (max(round(value * self._scale), 0) for value in detection.box)
+            mask[y0:y1, x0:x1] = True
+        return mask
+
+
+@dataclass(slots=True)
+class _SlotTrack:
+    slot: Slot
+    state: ShelfState = ShelfState.UNKNOWN
+    fill: float = 0.0
+    stale: bool = False
+    candidate: ShelfState = ShelfState.UNKNOWN
+    streak: int = 0
+    recent: deque[ShelfState] = field(default_factory=deque)
+
+    def observation(self) -> SlotObservation:
+        agreeing = sum(1 for state in self.recent if state is self.state)
+        confidence = agreeing / len(self.recent) if self.recent else 0.0
+        return SlotObservation(
+            slot=self.slot.id,
+            gtin=self.slot.gtin,
+            state=self.state,
+            fill=round(min(max(self.fill, 0.0), 1.0), 3),
+            confidence=round(confidence, 3),
+            stale=self.stale,
+        )
+
+
+class SlotTracker:
+    """Slot states of one camera: detections of each inference in, slots whose state or staleness changed out.
+
+    A slot moving in the gate's window, or hidden (neither product nor gap boxes cover `min_coverage` of it,
+    e.g. a shopper standing in front) keeps its last state marked stale and adds no evidence, so an arm or
+    a trolley can never make a slot empty. Every change of state, from unknown too, needs `confirmations`
+    agreeing observations; confidence is the share of the last `confidence_window` ones that agree.
+    """
+
+    def __init__(
+        self,
+        slots: Sequence[Slot],
+        reference_size: tuple[int, int],
+        low_fill: float,
+        empty_fill: float,
+        settings: SlotFillSettings | None = None,
+    ) -> None:
+        self.settings = settings or SlotFillSettings()
+        self._low, self._empty = low_fill, empty_fill
+        self._raster = SlotRaster(slots, reference_size, self.settings.mask_width)
+        self._tracks = {
+            slot.id: _SlotTrack(slot, recent=deque(maxlen=self.settings.confidence_window)) for slot in slots
+        }
+
+    def state_for(self, fill: float) -> ShelfState:
+        if fill < self._empty:
+            return ShelfState.EMPTY
+        if fill < self._low:
+            return ShelfState.LOW
+        return ShelfState.OK
+
+    def observe(
+        self,
+        detections: Sequence[Detection],
+        frame_size: tuple[int, int],
+        class_ids: tuple[int, int],
+        stale_slots: Collection[str] = (),
+    ) -> list[SlotObservation]:
+        """One inference: `class_ids` = (product, gap) of the model; returns the slots that changed."""
+        readings = self._raster.measure(detections, frame_size, *class_ids)
+        changed: list[SlotObservation] = []
+        for slot_id, track in self._tracks.items():
+            reading = readings[slot_id]
+            hidden = slot_id in stale_slots or reading.occluded(self.settings.min_coverage)
+            before = (track.state, track.stale)
+            if hidden:
+                track.stale = True
+            else:
+                track.stale = False
+                self._apply(track, reading.fill)
+            if (track.state, track.stale) != before:
+                changed.append(track.observation())
+        return changed
+
+    def _apply(self, track: _SlotTrack, fill: float) -> None:
+        observed = self.state_for(fill)
+        track.recent.append(observed)
+        if observed is track.state:
+            track.fill = fill
+            track.candidate, track.streak = observed, 0
+            return
+        track.streak = track.streak + 1 if observed is track.candidate else 1
+        track.candidate = observed
+        if track.streak >= self.settings.confirmations:
+            logger.debug("slot %s: %s -> %s (fill %.2f)", track.slot.id, track.state, observed, fill)
+            track.state, track.fill, track.streak = observed, fill, 0
+
+    def observations(self) -> list[SlotObservation]:
+        """Every slot's current view, for periodic snapshots."""
+        return [track.observation() for track in self._tracks.values()]
+
+    def states(self) -> dict[str, ShelfState]:
+        return {slot_id: track.state for slot_id, track in self._tracks.items()}

@@ -1,0 +1,130 @@
+"""The ONNX detector runtime on real onnxruntime sessions of small hand-built models."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from vision_models import ModelFactory, constant_detector_model
+
+from edge.vision.detector import DetectorSettings, OnnxDetector, letterbox, parse_names
+
+IMGSZ = 320
+Box = tuple[float, float, float, float]
+
+
+def to_input(box: Box, width: int, height: int) -> Box:
+    """An original-pixel box -> (cx, cy, w, h) in letterboxed input pixels, the way the model sees it."""
+    scale = min(IMGSZ / width, IMGSZ / height)
+    pad_x = (IMGSZ - round(width * scale)) // 2
+    pad_y = (IMGSZ - round(height * scale)) // 2
+    x0, y0, x1, y1 = box
+    return (
+        (x0 + x1) / 2 * scale + pad_x,
+        (y0 + y1) / 2 * scale + pad_y,
+        (x1 - x0) * scale,
+        (y1 - y0) * scale,
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (480, 640), (320, 320), (1000, 333)])
+def test_boxes_come_back_in_original_pixels(make_model: ModelFactory, width: int, height: int) -> None:
+    originals = [(10.0, 20.0, 110.0, 220.0), (width * 0.5, height * 0.25, width - 1.0, height - 2.0)]
+    candidates = [(*to_input(box, width, height), cls, 0.9) for cls, box in enumerate(originals)]
+    detector = OnnxDetector(make_model(candidates))
+    frame = np.full((height, width, 3), 80, dtype=np.uint8)
+
+    detections = sorted(detector.detect(frame), key=lambda d: d.cls)
+
+    assert [d.name for d in detections] == ["product", "gap"]
+    for detection, expected in zip(detections, originals, strict=True):
+        assert detection.box == pytest.approx(expected, abs=1e-3)
+
+
+def test_letterbox_keeps_aspect_and_pads_grey() -> None:
+    frame = np.zeros((100, 400, 3), dtype=np.uint8)
+    frame[:, :, 2] = 255  # pure red in BGR
+
+    tensor, fitted = letterbox(frame, IMGSZ)
+
+    assert tensor.shape == (1, 3, IMGSZ, IMGSZ)
+    assert tensor.dtype == np.float32
+    assert (fitted.scale, fitted.pad_x, fitted.pad_y) == (0.8, 0, 120)
+    assert tensor[0, :, 0, 0] == pytest.approx([114 / 255] * 3)  # pad
+    assert tensor[0, :, 160, 160] == pytest.approx([1.0, 0.0, 0.0])  # image, now RGB
+
+
+def test_nms_is_per_class(make_model: ModelFactory) -> None:
+    candidates = [
+        (100.0, 100.0, 60.0, 60.0, 0, 0.9),
+        (102.0, 101.0, 60.0, 60.0, 0, 0.8),  # duplicate product: suppressed
+        (101.0, 100.0, 60.0, 60.0, 1, 0.7),  # same place, other class: kept
+        (250.0, 250.0, 40.0, 40.0, 0, 0.6),  # far away: kept
+    ]
+    detector = OnnxDetector(make_model(candidates))
+
+    detections = detector.detect(np.zeros((IMGSZ, IMGSZ, 3), dtype=np.uint8))
+
+    assert sorted((d.name, round(d.score, 2)) for d in detections) == [
+        ("gap", 0.7),
+        ("product", 0.6),
+        ("product", 0.9),
+    ]
+
+
+def test_score_threshold_drops_weak_candidates(make_model: ModelFactory) -> None:
+    candidates = [(50.0, 50.0, 20.0, 20.0, 0, 0.24), (150.0, 150.0, 20.0, 20.0, 1, 0.31)]
+    path = make_model(candidates)
+    frame = np.zeros((IMGSZ, IMGSZ, 3), dtype=np.uint8)
+
+    default = OnnxDetector(path).detect(frame)
+    strict = OnnxDetector(path, DetectorSettings(score_threshold=0.5)).detect(frame)
+
+    assert [(d.name, round(d.score, 2)) for d in default] == [("gap", 0.31)]
+    assert strict == []
+
+
+def test_class_names_and_size_come_from_metadata(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = constant_detector_model(
+        tmp_path / "m.onnx", [(5, 5, 4, 4, 2, 0.9)], {0: "a", 1: "b", 2: "gap"}, 160
+    )
+    with caplog.at_level(logging.INFO, logger="edge.vision.detector"):
+        detector = OnnxDetector(path, DetectorSettings(intra_op_threads=1))
+
+    assert detector.names == {0: "a", 1: "b", 2: "gap"}
+    assert detector.imgsz == 160
+    assert detector.class_id("gap") == 2
+    assert "warm-up" in caplog.text
+
+
+def test_names_parse_ultralytics_and_list_forms() -> None:
+    assert parse_names("{0: 'product', 1: 'gap'}") == {0: "product", 1: "gap"}
+    assert parse_names("['product', 'gap']") == {0: "product", 1: "gap"}
+    assert parse_names("not python") == {}
+    assert parse_names(None) == {}
+
+
+def test_grey_and_bgra_frames_are_accepted(make_model: ModelFactory) -> None:
+    detector = OnnxDetector(make_model([(160.0, 160.0, 40.0, 40.0, 0, 0.9)]))
+
+    grey = detector.detect(np.zeros((200, 300), dtype=np.uint8))
+    bgra = detector.detect(np.zeros((200, 300, 4), dtype=np.uint8))
+
+    assert [d.box for d in grey] == [d.box for d in bgra]
+    assert len(grey) == 1
+
+
+def test_a_model_of_another_layout_is_refused_at_load(tmp_path: Path) -> None:
+    # Three names in metadata but the output carries scores for two classes only.
+    path = constant_detector_model(tmp_path / "m.onnx", [(5, 5, 4, 4, 1, 0.9)], {0: "a", 1: "b"}, 64)
+    model = onnx.load(str(path))
+    for prop in model.metadata_props:
+        if prop.key == "names":
+            prop.value = "{0: 'a', 1: 'b', 2: 'c'}"
+    onnx.save(model, str(path))
+
+    with pytest.raises(ValueError, match="not \\[1, 4 \\+ 3 classes"):
+        OnnxDetector(path)
