@@ -22,10 +22,11 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from devices.sim.settings import Outage
 from smartstore.broker import BrokerStartError, LocalBroker, start_local_broker
 from smartstore.contract import topics
 from smartstore.contract.payloads import new_event_id, utc_now
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, StoreConfigError, load_store
+from smartstore.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,11 @@ EDGE_AGENT = "edge-1"
 HAND_AGENT = "demo-hand"
 ROLES = ("admin", "manager", "integrator", "kiosk")
 KEY_ENV = {role: f"SMARTSTORE_{role.upper()}_KEY" for role in ROLES}
+# Unplugged by default so whoever watches the demo sees a device alert raised and cleared: sim minute 30
+# for 20 sim minutes, i.e. 30 s after the start for 20 s at the default speed.
+DEFAULT_OUTAGE_READER = "reader-aisle-2"
+DEFAULT_OUTAGE_START_S = 1800.0
+DEFAULT_OUTAGE_DURATION_S = 1200.0
 # Child log lines worth showing on the console; everything else stays in the log files.
 _ERROR_LINE = re.compile(r"^(?:\S+ \S+ (?:ERROR|CRITICAL) |(?:ERROR|CRITICAL):|Traceback )")
 
@@ -54,6 +60,7 @@ class DemoSettings(BaseModel):
     data_dir: Path | None = None
     startup_timeout_s: float = Field(90.0, gt=0)
     stop_timeout_s: float = Field(10.0, gt=0)
+    outages: tuple[Outage, ...] | None = Field(None, description="Devices to unplug; None = the default one.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +75,46 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, help="where the DB, logs and truth go (default: new temp dir)"
     )
+    parser.add_argument(
+        "--outage",
+        action="append",
+        default=[],
+        metavar="DEVICE@START+DURATION",
+        help="unplug a simulated device at START for DURATION sim seconds (repeatable); default: "
+        f"{DEFAULT_OUTAGE_READER}@{DEFAULT_OUTAGE_START_S:g}+{DEFAULT_OUTAGE_DURATION_S:g}",
+    )
+    parser.add_argument("--no-outage", action="store_true", help="unplug no device")
+
+
+def outage_text(outage: Outage) -> str:
+    return f"{outage.device}@{outage.start_s:g}+{outage.duration_s:g}"
+
+
+def scheduled_outages(settings: DemoSettings, store: StoreConfig) -> list[Outage]:
+    """The outages the simulator gets: those asked for, else one of a reader serving only the salesfloor."""
+    devices = store.devices
+    if settings.outages is not None:
+        known = (
+            {d.id for d in devices.readers}
+            | {d.id for d in devices.cameras}
+            | {d.id for d in devices.lockers}
+        )
+        unknown = sorted({o.device for o in settings.outages} - known)
+        if unknown:
+            raise ValueError(f"--outage: no device {', '.join(unknown)} in the store file")
+        return list(settings.outages)
+    salesfloor = {zone.id for zone in store.zones if zone.area is Area.SALESFLOOR}
+    readers = [r.id for r in devices.readers if all(a.zone in salesfloor for a in r.antennas)]
+    if not readers:
+        return []
+    device = DEFAULT_OUTAGE_READER if DEFAULT_OUTAGE_READER in readers else readers[0]
+    return [Outage(device=device, start_s=DEFAULT_OUTAGE_START_S, duration_s=DEFAULT_OUTAGE_DURATION_S)]
+
+
+def duration_words(sim_s: float, speed: float) -> str:
+    """Sim seconds as the sim clock shows them, with the real seconds they take at `speed`."""
+    whole = round(sim_s)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d} sim (~{sim_s / speed:.0f} s real)"
 
 
 @dataclass
@@ -216,6 +263,7 @@ def banner(demo: Demo, keys: dict[str, str]) -> str:
         "   # what was rejected and why",
         f"   curl -s -H 'X-API-Key: {keys['admin']}' {base}/api/v1/dead-letters",
         "",
+        *outage_lines(demo, keys, base),
         f" Data dir    {demo.data_dir}  (SQLite DB, edge state; kept after exit)",
         f" Logs        {demo.logs_dir}/{{gateway,edge,sim}}.log  (errors are also shown here)",
         f" Truth       {demo.truth_path}  (the simulator's ground truth, JSON lines)",
@@ -229,12 +277,35 @@ def banner(demo: Demo, keys: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def outage_lines(demo: Demo, keys: dict[str, str], base: str) -> list[str]:
+    if not demo.outages:
+        return []
+    speed = demo.settings.speed
+    store_url = f"{base}/api/v1/stores/{demo.store.store.id}"
+    lines = [" Outages (sim time since the start; --no-outage turns the default one off):"]
+    for outage in demo.outages:
+        lines.append(
+            f"   {outage.device} will be unplugged at {duration_words(outage.start_s, speed)}"
+            f" for {duration_words(outage.duration_s, speed)}"
+        )
+    lines += [
+        "   # watch its device alert open and clear, and the device go offline and back",
+        f"   curl -s -H 'X-API-Key: {keys['manager']}' '{store_url}/alerts?state=open'",
+        f"   curl -s -H 'X-API-Key: {keys['manager']}' {store_url}/devices",
+        "",
+    ]
+    return lines
+
+
 class Demo:
     """Owns the broker and the child processes, and stops them in reverse order."""
 
-    def __init__(self, settings: DemoSettings, store: StoreConfig, data_dir: Path) -> None:
+    def __init__(
+        self, settings: DemoSettings, store: StoreConfig, data_dir: Path, outages: list[Outage] | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.outages = outages or []
         self.data_dir = data_dir
         self.logs_dir = data_dir / "logs"
         self.truth_path = data_dir / "truth.jsonl"
@@ -294,6 +365,7 @@ class Demo:
             "sim",
             *("--seed", str(self.settings.seed), "--speed", str(self.settings.speed)),
             *("--truth", str(self.truth_path)),
+            *(f"--outage={outage_text(outage)}" for outage in self.outages),
         )
         return True
 
@@ -340,19 +412,23 @@ def settings_from_args(args: argparse.Namespace) -> DemoSettings:
         speed=args.speed,
         seed=args.seed,
         data_dir=args.data_dir,
+        outages=() if args.no_outage else (tuple(Outage.parse(text) for text in args.outage) or None),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.no_outage and args.outage:
+            raise ValueError("--outage and --no-outage contradict each other")
         settings = settings_from_args(args)
         store = load_store(settings.store)
-    except (ValidationError, StoreConfigError) as error:
+        outages = scheduled_outages(settings, store)
+    except (ValidationError, StoreConfigError, ValueError) as error:
         print(f"smartstore demo: {error}", file=sys.stderr)
         return 2
     data_dir = (settings.data_dir or Path(tempfile.mkdtemp(prefix="smartstore-demo-"))).resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    demo = Demo(settings.model_copy(update={"store": settings.store.resolve()}), store, data_dir)
+    demo = Demo(settings.model_copy(update={"store": settings.store.resolve()}), store, data_dir, outages)
     print(
         f"smartstore demo: DEMO ONLY — binds to 127.0.0.1, MQTT without authentication; data in {data_dir}",
         flush=True,

@@ -15,6 +15,7 @@ from smartstore.storeconfig import Reader, StoreConfig
 NEAR_RSSI = (-62.0, -45.0)
 FAR_RSSI_DROP = (4.0, 12.0)
 WEAKEST_RSSI = -70.0
+TRANSIT_ROUNDS = 3
 CROSS_ZONE_RSSI = (-80.0, -75.5)  # just below the default zone min_rssi of -75, so edges can drop it
 
 
@@ -52,10 +53,15 @@ class ReaderModel:
     def zones(self) -> list[str]:
         return list(self.ports)
 
-    def read(self, world: World, now: datetime, interval_s: float) -> list[TagRead]:
+    def read(
+        self, world: World, now: datetime, interval_s: float, transit_window_s: float = 0.0
+    ) -> list[TagRead]:
+        """Tags in view now, plus tags that passed an exit gate in the last `transit_window_s` sim seconds."""
         reads: list[TagRead] = []
         for zone, ports in self.ports.items():
             reads += self._read_zone(world, zone, ports, now, interval_s)
+            if zone in world.exit_transits:
+                reads += self._read_transits(world, zone, ports, now, interval_s, transit_window_s)
         for zone, port in self.cross.items():
             reads += self._read_cross(world, zone, port, now, interval_s)
         return reads
@@ -79,6 +85,38 @@ class ReaderModel:
             far_rssi = np.maximum(near_rssi[also] - drop, WEAKEST_RSSI)
             reads += self._make(world, ids[also], far, far_rssi, now, interval_s)
         return reads
+
+    def _read_transits(
+        self,
+        world: World,
+        zone: str,
+        ports: list[int],
+        now: datetime,
+        interval_s: float,
+        window_s: float,
+    ) -> list[TagRead]:
+        transits = world.exit_transits[zone]
+        horizon = world.queue.now - window_s
+        passed = [epc for epc, left_at in transits.values() if left_at >= horizon]
+        transits.clear()  # reported once, or too old to have been in this report's field
+        if not passed:
+            return []
+        # A tag crossing a gate is caught in several inventory rounds, each with the usual miss rate.
+        rounds = TRANSIT_ROUNDS
+        seen = self.rng.random((len(passed), rounds)) < self.settings.read_probability
+        levels = self.rng.uniform(*NEAR_RSSI, (len(passed), rounds))
+        ages = np.sort(self.rng.uniform(0.0, interval_s, (len(passed), rounds)), axis=1)[:, ::-1]
+        return [
+            TagRead(
+                epc=epc,
+                antenna=ports[(index + round_) % len(ports)],
+                rssi=round(float(levels[index, round_]), 1),
+                ts=now - timedelta(seconds=float(ages[index, round_])),
+            )
+            for index, epc in enumerate(passed)
+            for round_ in range(rounds)
+            if seen[index, round_]
+        ]
 
     def _read_cross(
         self, world: World, zone: str, port: int, now: datetime, interval_s: float

@@ -229,7 +229,9 @@ class Simulator:
         if not device.online:
             return 0
         with self._lock:
-            reads = self.readers[reader].read(self.world, utc_now(), self.config.read_interval_s)
+            # Sim time since the last report: what passed the exit gate meanwhile was in its field.
+            window = self.config.read_interval_s * max(self.config.speed, 1.0) * 1.5
+            reads = self.readers[reader].read(self.world, utc_now(), self.config.read_interval_s, window)
         topic = topics.rfid_reads(self.store_id, reader)
         # A reader with nothing in view still reports, so silence always means trouble.
         chunks = [reads[i : i + MAX_READS_PER_BATCH] for i in range(0, len(reads), MAX_READS_PER_BATCH)] or [

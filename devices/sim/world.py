@@ -99,6 +99,11 @@ class World:
         self.locations: dict[str, Location] = {}
         self.backroom: dict[str, deque[int]] = {p.gtin: deque() for p in store.catalog}
         self.zone_tags: dict[str, dict[int, None]] = {z.id: {} for z in store.zones}
+        # Tags that left an exit zone: item id -> (epc, sim time it left). A gate reader reports what
+        # passed since its last report, however briefly it was in the field.
+        self.exit_transits: dict[str, dict[int, tuple[str, float]]] = {
+            z.id: {} for z in store.zones_in(Area.EXIT)
+        }
         self.tagged_counts: dict[str, Counter[str]] = {z.id: Counter() for z in store.zones}
         self.untagged_counts: dict[str, Counter[str]] = {z.id: Counter() for z in store.zones}
         self.moves: list[ItemMove] = []
@@ -179,6 +184,9 @@ class World:
         if counts[item.zone][item.gtin] == 0:
             del counts[item.zone][item.gtin]
         self.zone_tags[item.zone].pop(item.id, None)
+        transits = self.exit_transits.get(item.zone)
+        if transits is not None and item.epc is not None:
+            transits[item.id] = (item.epc, self.queue.now)
 
     def _log(self, kind: MoveKind, item: Item, src: str | None, reason: Reason) -> None:
         dst = None if kind is MoveKind.DEPARTED else item.zone
