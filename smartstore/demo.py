@@ -6,24 +6,22 @@ import argparse
 import json
 import logging
 import os
-import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from devices.sim.settings import Outage
 from smartstore.broker import BrokerStartError, LocalBroker, start_local_broker
+from smartstore.children import Child
 from smartstore.contract import topics
 from smartstore.contract.payloads import new_event_id, utc_now
 from smartstore.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
@@ -41,7 +39,6 @@ DEFAULT_OUTAGE_READER = "reader-aisle-2"
 DEFAULT_OUTAGE_START_S = 1800.0
 DEFAULT_OUTAGE_DURATION_S = 1200.0
 # Child log lines worth showing on the console; everything else stays in the log files.
-_ERROR_LINE = re.compile(r"^(?:\S+ \S+ (?:ERROR|CRITICAL) |(?:ERROR|CRITICAL):|Traceback )")
 
 
 class DemoSettings(BaseModel):
@@ -115,69 +112,6 @@ def duration_words(sim_s: float, speed: float) -> str:
     """Sim seconds as the sim clock shows them, with the real seconds they take at `speed`."""
     whole = round(sim_s)
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d} sim (~{sim_s / speed:.0f} s real)"
-
-
-@dataclass
-class Child:
-    """One component run as `python -m smartstore.cli ...`, its output copied to a log file."""
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    _pump: threading.Thread | None = field(default=None, repr=False)
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "smartstore.cli", "--log-level", "INFO", *self.argv]
-        logger.debug("starting %s: %s", self.name, " ".join(command))
-        # A session of its own: a terminal Ctrl-C reaches the demo only, which then stops children in order.
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-        assert self.process.stdout is not None
-        self._pump = threading.Thread(
-            target=self._copy_output, args=(self.process.stdout,), name=f"log-{self.name}", daemon=True
-        )
-        self._pump.start()
-
-    def _copy_output(self, stream: IO[bytes]) -> None:
-        in_traceback = False
-        with self.log_path.open("ab") as log:
-            for raw in iter(stream.readline, b""):
-                log.write(raw)
-                log.flush()
-                line = raw.decode("utf-8", "replace").rstrip()
-                if _ERROR_LINE.match(line):
-                    in_traceback = line.startswith("Traceback ")
-                    print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
-                elif in_traceback:
-                    print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
-                    # The traceback ends with its unindented "SomeError: message" line.
-                    in_traceback = line.startswith((" ", "\t")) or not line
-        stream.close()
-
-    def exit_code(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def stop(self, timeout: float) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop within %.0f s; killing it", self.name, timeout)
-                process.kill()
-                process.wait(timeout)
-        if self._pump is not None:
-            self._pump.join(timeout)
 
 
 def create_demo_keys(db_url: str) -> dict[str, str]:
