@@ -20,6 +20,7 @@ from edge.outbox import Outbox
 from edge.processors.base import Message, Processor, Rejection
 from edge.processors.locker_pickups import LockerPickups
 from edge.processors.shelf_fill import ShelfFill
+from edge.rfid.event_log import TagEventLog
 from edge.rfid.processor import RfidProcessor
 from smartstore.contract import topics
 from smartstore.contract.payloads import DeviceStatus, Signal, WireModel, encode
@@ -65,7 +66,12 @@ def default_processors(
 ) -> list[Processor]:
     return [
         RfidProcessor(
-            store, settings.rfid, state_dir / "rfid-tags.json", now, store_file=settings.store_file
+            store,
+            settings.rfid,
+            state_dir / "rfid-tags.json",
+            now,
+            store_file=settings.store_file,
+            event_sink=TagEventLog(state_dir / "rfid-events.jsonl"),
         ),
         ShelfFill(store, settings.shelf, now),
         LockerPickups(store),
