@@ -1,17 +1,22 @@
-"""`smartstore model`: synthetic shelf data now; training and evaluation of the shelf detector come later."""
+"""`smartstore model`: synthetic shelf data; training, evaluation and ONNX export of the shelf detector."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 from pathlib import Path
 
 import cv2
 from pydantic import ValidationError
 
+from models.evaluate import HELD_OUT_FAMILIES, EvalSettings, evaluate
+from models.export import export_onnx
 from models.synth.dataset import SynthSettings, image_seed, write_dataset
 from models.synth.pipeline import annotated, synthesize
 from models.synth.scene import BACKGROUND_FAMILIES, TRAIN_FAMILIES
+from models.train import SHIPPED_MODEL, TrainSettings, train
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +39,124 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--preview", type=int, default=0, help="also write this many annotated copies to OUT/preview"
     )
 
+    _configure_train(sub)
+    _configure_eval(sub)
+    export = sub.add_parser("export", help="export trained weights (.pt) to the ONNX file the edge loads")
+    export.add_argument("--weights", type=Path, required=True, help="Ultralytics best.pt")
+    export.add_argument("--imgsz", type=int, required=True, help="square input size the edge will feed")
+    export.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+
+
+def _data_source(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="existing YOLO dataset folder (with data.yaml)")
+    source.add_argument("--synth-count", type=int, help="generate this many synthetic images instead")
+
+
+def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "train", help="train the shelf detector from models/shelf-detector.yaml, export ONNX"
+    )
+    _data_source(parser)
+    parser.add_argument(
+        "--out", type=Path, required=True, help="run folder (dataset, weights, ONNX, summary)"
+    )
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--imgsz", type=int, default=416, help="training and export size, a multiple of 32")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="data-loader and generator processes")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the synthetic data and the training")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
+    parser.add_argument("--device", default="auto", help="auto (cuda:0 if present, else cpu), cpu, 0, ...")
+    parser.add_argument("--patience", type=int, default=100, help="early-stop after this many flat epochs")
+    parser.add_argument(
+        "--ship",
+        nargs="?",
+        const=SHIPPED_MODEL,
+        type=Path,
+        help=f"also copy the ONNX file to PATH (default {SHIPPED_MODEL.name} in models/)",
+    )
+
+
+def _configure_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("eval", help="AP50 per class of an ONNX model, run through the edge's detector")
+    parser.add_argument("--model", type=Path, required=True, help="ONNX model")
+    _data_source(parser)
+    parser.add_argument("--seed", type=int, default=1, help="held-out seed; differ from the training seed")
+    parser.add_argument("--families", default=",".join(HELD_OUT_FAMILIES), help="held-out back panels")
+    parser.add_argument("--imgsz", type=int, default=640, help="size of the generated held-out images")
+    parser.add_argument("--work", type=Path, default=Path("var/eval"), help="where generated sets are kept")
+    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+
+
+def _invalid(error: ValidationError) -> int:
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"]) or "arguments"
+        logger.error("invalid %s: %s", location, problem["msg"])
+    return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        settings = TrainSettings(
+            out=args.out,
+            data=args.data,
+            synth_count=args.synth_count,
+            epochs=args.epochs,
+            imgsz=args.imgsz,
+            batch=args.batch,
+            workers=args.workers,
+            seed=args.seed,
+            device=args.device,
+            threads=args.threads,
+            patience=args.patience,
+            ship=args.ship,
+        )
+    except ValidationError as error:
+        return _invalid(error)
+    result = train(settings)
+    summary = result.summary()
+    print(
+        f"trained {result.epochs_run} epochs on {result.train_images} images "
+        f"in {result.seconds / 60:.1f} min, "
+        f"mAP50 {result.metrics.get('metrics/mAP50(B)', 0.0):.3f} (synthetic val) -> {result.onnx.path}"
+        + (f", shipped to {result.shipped}" if result.shipped else "")
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    try:
+        settings = EvalSettings(
+            model=args.model,
+            data=args.data,
+            synth_count=args.synth_count,
+            seed=args.seed,
+            families=tuple(name.strip() for name in args.families.split(",") if name.strip()),
+            imgsz=args.imgsz,
+            work=args.work,
+        )
+    except ValidationError as error:
+        return _invalid(error)
+    report = evaluate(settings)
+    if not args.json:
+        print(report.table())
+    print(json.dumps(report.as_json()))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if not args.weights.is_file():
+        logger.error("weights %s do not exist", args.weights)
+        return 2
+    exported = export_onnx(args.weights, args.imgsz, args.out)
+    print(
+        f"{exported.path}: input {exported.imgsz}, output {list(exported.output_shape)}, "
+        f"names {exported.names}"
+    )
+    return 0
+
 
 def _synth(args: argparse.Namespace) -> int:
     try:
@@ -47,9 +170,7 @@ def _synth(args: argparse.Namespace) -> int:
             workers=args.workers,
         )
     except ValidationError as error:
-        for problem in error.errors():
-            logger.error("invalid %s: %s", ".".join(str(part) for part in problem["loc"]), problem["msg"])
-        return 2
+        return _invalid(error)
     summary = write_dataset(settings)
     if args.preview > 0:
         preview_dir = settings.out / "preview"
@@ -65,6 +186,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.model_command == "synth":
-        return _synth(args)
-    return 2
+    commands = {"synth": _synth, "train": _train, "eval": _eval, "export": _export}
+    command = commands.get(args.model_command)
+    return command(args) if command else 2

@@ -1,0 +1,256 @@
+"""Train the shelf detector from its yaml with Ultralytics on synthetic data, then export it to ONNX."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.export import ExportedModel, export_onnx
+from models.offline import import_ultralytics, refuse_network
+from models.synth.dataset import SynthSettings, write_dataset
+from models.synth.scene import TRAIN_FAMILIES
+
+logger = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).resolve().parent
+ARCHITECTURE_YAML = MODELS_DIR / "shelf-detector.yaml"
+SHIPPED_MODEL = MODELS_DIR / "shelf-detector.onnx"
+
+# The detector is judged on real photos it never saw, so augmentation pushes colour, exposure, scale and
+# framing well past Ultralytics' defaults; blur, noise, JPEG artefacts and lens distortion come from the
+# generator itself (models/synth/degrade.py, camera.py), per image and seeded.
+AUGMENTATION: dict[str, float] = {
+    "hsv_h": 0.04,  # colour casts of store lighting
+    "hsv_s": 0.8,
+    "hsv_v": 0.6,  # dim aisles and blown-out fridges
+    "degrees": 3.0,  # slightly rolled cameras
+    "translate": 0.2,
+    "scale": 0.6,  # shelves filmed from near and far
+    "shear": 2.0,
+    "perspective": 0.0005,  # on top of the generator's homography
+    "fliplr": 0.5,
+    "flipud": 0.0,  # shelves are never upside down
+    "mosaic": 1.0,
+    "mixup": 0.1,  # partial transparency ~ reflections and occluders
+}
+
+
+class TrainSettings(BaseModel):
+    """One training run; validated before any data is generated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    out: Path = Field(title="Run folder", description="Weights, results and the ONNX export go here")
+    data: Path | None = Field(
+        default=None, title="Dataset", description="An existing YOLO dataset folder (with data.yaml)"
+    )
+    synth_count: int | None = Field(
+        default=None, ge=2, title="Synthetic images", description="Generate this many when no --data"
+    )
+    epochs: int = Field(default=50, ge=1, le=10_000, title="Epochs")
+    imgsz: int = Field(default=416, ge=64, le=2048, multiple_of=32, title="Image size", description="Square")
+    batch: int = Field(default=16, ge=1, le=1024, title="Batch size")
+    workers: int = Field(default=2, ge=0, le=64, title="Data-loader workers")
+    seed: int = Field(default=0, ge=0, title="Seed", description="Data and training seed")
+    threads: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
+        title="Torch threads",
+        description="CPU threads for training; Ultralytics alone would use one",
+    )
+    device: str = Field(default="auto", title="Device", description="auto: cuda:0 when CUDA exists, else cpu")
+    patience: int = Field(default=100, ge=0, title="Early-stop patience", description="Epochs; 0 = never")
+    architecture: Path = Field(default=ARCHITECTURE_YAML, title="Architecture yaml")
+    ship: Path | None = Field(default=None, title="Ship to", description="Also copy the ONNX file here")
+
+    @model_validator(mode="after")
+    def _one_data_source(self) -> TrainSettings:
+        if (self.data is None) == (self.synth_count is None):
+            raise ValueError("give exactly one of --data DIR or --synth-count N")
+        if self.data is not None and not (self.data / "data.yaml").is_file():
+            raise ValueError(f"{self.data / 'data.yaml'} does not exist")
+        if not self.architecture.is_file():
+            raise ValueError(f"architecture {self.architecture} does not exist")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    run_dir: Path
+    best_weights: Path
+    onnx: ExportedModel
+    shipped: Path | None
+    train_images: int
+    epochs_run: int
+    seconds: float
+    epoch_seconds: tuple[float, ...]
+    epoch_train_seconds: tuple[float, ...]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir),
+            "best_weights": str(self.best_weights),
+            "onnx": str(self.onnx.path),
+            "shipped": str(self.shipped) if self.shipped else None,
+            "train_images": self.train_images,
+            "epochs": self.epochs_run,
+            "seconds": round(self.seconds, 1),
+            "epoch_seconds": [round(seconds, 1) for seconds in self.epoch_seconds],
+            "epoch_train_seconds": [round(seconds, 1) for seconds in self.epoch_train_seconds],
+            "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
+        }
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    # Through importlib: torch is in the train extra only, and CI type-checks without it.
+    torch = importlib.import_module("torch")
+    return "0" if torch.cuda.is_available() else "cpu"
+
+
+def prepare_dataset(settings: TrainSettings) -> Path:
+    """The dataset folder: the one given, or a synthetic one generated once under the run folder."""
+    if settings.data is not None:
+        return settings.data
+    assert settings.synth_count is not None  # guaranteed by the validator
+    root = settings.out / "dataset"
+    manifest = root / "manifest.json"
+    if manifest.is_file() and (root / "data.yaml").is_file():
+        meta = json.loads(manifest.read_text())
+        wanted = (settings.synth_count, settings.seed, settings.imgsz)
+        if (len(meta["images"]), meta["seed"], meta["imgsz"]) == wanted:
+            logger.info("reusing synthetic dataset %s", root)
+            return root
+    write_dataset(
+        SynthSettings(
+            out=root,
+            count=settings.synth_count,
+            seed=settings.seed,
+            imgsz=settings.imgsz,
+            families=TRAIN_FAMILIES,
+            workers=max(settings.workers, 1),
+        )
+    )
+    return root
+
+
+def _count_train_images(dataset: Path) -> int:
+    return sum(1 for _ in (dataset / "images" / "train").glob("*.jpg"))
+
+
+class _EpochLog:
+    """One plain line per epoch next to Ultralytics' bars, so a log file shows the pace without tqdm."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.epoch_started = time.perf_counter()
+        self.in_epoch = False
+        self.seconds: list[float] = []
+        self.train_seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        self.epoch_started = time.perf_counter()
+        self.in_epoch = True
+
+    def on_train_epoch_end(self, trainer: Any) -> None:
+        self.train_seconds.append(time.perf_counter() - self.epoch_started)
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        if not self.in_epoch:
+            return  # the final validation of best.pt fires this hook once more
+        self.in_epoch = False
+        took = time.perf_counter() - self.epoch_started
+        self.seconds.append(took)
+        metrics = trainer.metrics or {}
+        done = len(self.seconds)
+        left = (self.epochs - done) * (sum(self.seconds) / done)
+        print(
+            f"epoch {done}/{self.epochs}: {took:.1f} s ({self.train_seconds[-1]:.1f} s training), "
+            f"mAP50 {float(metrics.get('metrics/mAP50(B)', 0.0)):.3f}, "
+            f"mAP50-95 {float(metrics.get('metrics/mAP50-95(B)', 0.0)):.3f}, about {left / 60:.1f} min left",
+            flush=True,
+        )
+
+
+def train(settings: TrainSettings) -> TrainResult:
+    """Generate data if needed, train from the yaml (no pretrained weights), export best.pt to ONNX."""
+    started = time.perf_counter()
+    settings.out.mkdir(parents=True, exist_ok=True)
+    dataset = prepare_dataset(settings)
+    ultralytics = import_ultralytics()
+
+    device = resolve_device(settings.device)
+    # Importing Ultralytics pins OMP_NUM_THREADS=1 on every machine; the thread count is ours to choose.
+    importlib.import_module("torch").set_num_threads(settings.threads)
+    model = ultralytics.YOLO(str(settings.architecture), task="detect")
+    epoch_log = _EpochLog(settings.epochs)
+    model.add_callback("on_train_epoch_start", epoch_log.on_train_epoch_start)
+    model.add_callback("on_train_epoch_end", epoch_log.on_train_epoch_end)
+    model.add_callback("on_fit_epoch_end", epoch_log.on_fit_epoch_end)
+    run_dir = settings.out.resolve() / "train"
+    with refuse_network() as attempts:
+        model.train(
+            data=str((dataset / "data.yaml").resolve()),
+            epochs=settings.epochs,
+            imgsz=settings.imgsz,
+            batch=settings.batch,
+            workers=settings.workers,
+            device=device,
+            seed=settings.seed,
+            deterministic=True,
+            patience=settings.patience,
+            project=str(run_dir.parent),
+            name=run_dir.name,
+            exist_ok=True,
+            pretrained=False,
+            # AMP's self-check downloads yolo26n.pt; on CPU AMP does nothing anyway.
+            amp=False,
+            plots=False,
+            val=True,
+            # Ultralytics' fixed 10 mosaic-free / 3 warm-up epochs would swallow a short CPU run whole.
+            close_mosaic=min(10, max(1, settings.epochs // 5)),
+            warmup_epochs=min(3.0, max(0.5, settings.epochs / 10)),
+            verbose=True,
+            **AUGMENTATION,
+        )
+    if attempts:
+        logger.warning("training tried the network %s times: %s", len(attempts), attempts)
+    best = run_dir / "weights" / "best.pt"
+    if not best.is_file():
+        best = run_dir / "weights" / "last.pt"
+    trainer = model.trainer
+    metrics: dict[str, float] = (
+        {str(k): float(v) for k, v in (trainer.metrics or {}).items()} if trainer else {}
+    )
+    exported = export_onnx(best, settings.imgsz, settings.out / "shelf-detector.onnx")
+    shipped = None
+    if settings.ship is not None:
+        settings.ship.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(exported.path, settings.ship)
+        shipped = settings.ship
+    result = TrainResult(
+        run_dir=run_dir,
+        best_weights=best,
+        onnx=exported,
+        shipped=shipped,
+        train_images=_count_train_images(dataset),
+        epochs_run=len(epoch_log.seconds),
+        seconds=time.perf_counter() - started,
+        epoch_seconds=tuple(epoch_log.seconds),
+        epoch_train_seconds=tuple(epoch_log.train_seconds[: len(epoch_log.seconds)]),
+        metrics=metrics,
+    )
+    (settings.out / "train-summary.json").write_text(json.dumps(result.summary(), indent=1) + "\n")
+    return result

@@ -1,0 +1,162 @@
+"""AP50 by hand-made cases, settings validation, the network guard, and a tiny real train+export+eval."""
+
+from __future__ import annotations
+
+import math
+import socket
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from pydantic import ValidationError
+
+from edge.vision.detector import OnnxDetector, parse_names
+from models.evaluate import EvalSettings, ImageResult, evaluate, read_yolo_labels, score_class, voc_ap
+from models.offline import refuse_network
+from models.synth.dataset import SynthSettings, write_dataset
+from models.train import TrainSettings, train
+
+
+def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def image(truths: np.ndarray, predicted: np.ndarray, scores: list[float]) -> ImageResult:
+    return ImageResult(truths=truths, boxes=predicted, scores=np.array(scores, dtype=np.float64))
+
+
+A = (0.0, 0.0, 10.0, 10.0)
+B = (20.0, 20.0, 30.0, 30.0)
+C = (50.0, 0.0, 60.0, 10.0)
+
+
+def test_perfect_detections_score_one() -> None:
+    score = score_class([image(boxes(A, B), boxes(B, A), [0.9, 0.8]), image(boxes(C), boxes(C), [0.7])])
+    assert score.ap50 == pytest.approx(1.0)
+    assert (score.truths, score.predictions, score.true_positives) == (3, 3, 3)
+    assert score.precision_at_edge == pytest.approx(1.0)
+    assert score.recall_at_edge == pytest.approx(1.0)
+
+
+def test_one_missed_object_of_two_halves_ap() -> None:
+    score = score_class([image(boxes(A, B), boxes(A), [0.9])])
+    assert score.ap50 == pytest.approx(0.5)
+    assert score.recall_at_edge == pytest.approx(0.5)
+
+
+def test_duplicate_detection_is_a_false_positive() -> None:
+    # A (0.9) hit, A again (0.8) duplicate, B (0.7) hit: precision 1 at recall 0.5, then 2/3 at recall 1.
+    score = score_class([image(boxes(A, B), boxes(A, A, B), [0.9, 0.8, 0.7])])
+    assert score.true_positives == 2
+    assert score.ap50 == pytest.approx(0.5 * 1.0 + 0.5 * 2 / 3)
+    assert score.precision_at_edge == pytest.approx(2 / 3)
+
+
+def test_box_below_half_overlap_is_a_miss() -> None:
+    shifted = (6.0, 0.0, 16.0, 10.0)  # IoU with A = 4 / 16 = 0.25
+    score = score_class([image(boxes(A), boxes(shifted), [0.9])])
+    assert score.ap50 == pytest.approx(0.0)
+    assert score.true_positives == 0
+
+
+def test_a_confident_false_positive_ranked_first_lowers_ap() -> None:
+    score = score_class([image(boxes(A), boxes(C, A), [0.9, 0.5])])
+    assert score.ap50 == pytest.approx(0.5)  # the only hit comes at precision 1/2
+
+
+def test_no_predictions_score_zero_and_no_truths_are_undefined() -> None:
+    assert score_class([image(boxes(A), boxes(), [])]).ap50 == 0.0
+    assert math.isnan(score_class([image(boxes(), boxes(A), [0.9])]).ap50)
+
+
+def test_edge_threshold_only_counts_confident_detections() -> None:
+    score = score_class([image(boxes(A, B), boxes(A, B), [0.9, 0.1])], edge_threshold=0.25)
+    assert score.ap50 == pytest.approx(1.0)
+    assert score.recall_at_edge == pytest.approx(0.5)
+
+
+def test_voc_ap_uses_the_precision_envelope() -> None:
+    # Precision dips then recovers: the envelope takes the later, higher value for the earlier recall.
+    ap = voc_ap(np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3]))
+    assert ap == pytest.approx(0.5 + 0.5 * 2 / 3)
+
+
+def test_yolo_labels_become_pixel_boxes(tmp_path: Path) -> None:
+    labels = tmp_path / "a.txt"
+    labels.write_text("0 0.5 0.5 0.2 0.4\n1 0.1 0.1 0.2 0.2\n")
+    classes, pixel_boxes = read_yolo_labels(labels, width=200, height=100)
+    assert classes.tolist() == [0, 1]
+    np.testing.assert_allclose(pixel_boxes, [[80, 30, 120, 70], [0, 0, 40, 20]])
+    empty_classes, empty_boxes = read_yolo_labels(tmp_path / "missing.txt", 10, 10)
+    assert len(empty_classes) == 0
+    assert empty_boxes.shape == (0, 4)
+
+
+def test_settings_need_exactly_one_data_source(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="exactly one"):
+        TrainSettings(out=tmp_path)
+    with pytest.raises(ValidationError, match="exactly one"):
+        TrainSettings(out=tmp_path, data=tmp_path, synth_count=10)
+    with pytest.raises(ValidationError, match=r"data\.yaml"):
+        TrainSettings(out=tmp_path, data=tmp_path)
+    with pytest.raises(ValidationError, match="multiple of 32"):
+        TrainSettings(out=tmp_path, synth_count=10, imgsz=300)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    with pytest.raises(ValidationError, match="unknown background"):
+        EvalSettings(model=model, synth_count=4, families=("marble",))
+
+
+def test_network_guard_refuses_internet_but_not_loopback() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        with refuse_network() as attempts:
+            with socket.socket() as client:
+                client.connect(server.getsockname())  # loopback stays open
+            with pytest.raises(OSError, match="refused"), socket.socket() as client:
+                client.connect(("203.0.113.7", 443))
+            with pytest.raises(socket.gaierror):
+                socket.getaddrinfo("github.com", 443)
+    assert attempts == ["connect ('203.0.113.7', 443)", "lookup github.com"]
+    assert socket.getaddrinfo("localhost", 80)  # restored
+
+
+@pytest.mark.slow
+def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("ultralytics")
+    with refuse_network() as attempts:
+        result = train(
+            TrainSettings(
+                out=tmp_path / "run",
+                synth_count=16,
+                epochs=1,
+                imgsz=160,
+                batch=8,
+                workers=0,
+                ship=tmp_path / "shipped.onnx",
+            )
+        )
+    assert attempts == []
+    assert result.epochs_run == 1
+    assert result.best_weights.is_file()
+    assert result.shipped is not None
+    assert result.shipped.read_bytes() == result.onnx.path.read_bytes()
+    session = ort.InferenceSession(str(result.onnx.path), providers=["CPUExecutionProvider"])
+    assert parse_names(session.get_modelmeta().custom_metadata_map["names"]) == {0: "product", 1: "gap"}
+    assert session.get_inputs()[0].shape == [1, 3, 160, 160]
+    assert result.onnx.output_shape[:2] == (1, 6)
+
+    detector = OnnxDetector(result.onnx.path)
+    assert detector.imgsz == 160
+    assert isinstance(detector.detect(np.full((120, 200, 3), 90, dtype=np.uint8)), list)
+
+    heldout = tmp_path / "heldout"
+    write_dataset(SynthSettings(out=heldout, count=3, seed=5, imgsz=160, families=("tiles",), val_fraction=0))
+    report = evaluate(EvalSettings(model=result.onnx.path, data=heldout))
+    assert report.images == 3
+    assert set(report.classes) == {"product", "gap"}
+    assert report.classes["product"].truths > 0
+    assert 0.0 <= report.classes["product"].ap50 <= 1.0
