@@ -23,6 +23,12 @@ from smartstore.contract.payloads import DeviceState, DeviceStatus, encode, enve
 logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[paho.MQTTMessage], None]
+# Builds the status message for a state and seq; devices with facts to announce (firmware, health) pass one.
+StatusBuilder = Callable[[DeviceState, int], DeviceStatus]
+
+
+def bare_status(state: DeviceState, seq: int) -> DeviceStatus:
+    return DeviceStatus(**envelope(seq), state=state)
 
 
 class MqttSettings(BaseModel):
@@ -81,12 +87,16 @@ class MqttLink:
         clean_start: bool = True,
         manual_ack: bool = False,
         receive_maximum: int = 1000,
+        status_builder: StatusBuilder = bare_status,
     ) -> None:
         self.settings = settings
         self.status_topic = status_topic
         self.subscriptions = list(subscriptions)
         self.connected = threading.Event()
         self._seq = 0
+        # Statuses are built on paho's thread (announce on connect) and the owner's (updates): one seq.
+        self._seq_lock = threading.Lock()
+        self._status_builder = status_builder
         self._on_message = on_message
         self._clean_start = clean_start
         self._receive_maximum = receive_maximum
@@ -116,8 +126,20 @@ class MqttLink:
             self.client.on_message = self._dispatch
 
     def _status(self, state: DeviceState) -> bytes:
-        self._seq += 1
-        return encode(DeviceStatus(**envelope(self._seq), state=state))
+        with self._seq_lock:
+            self._seq += 1
+            return encode(self._status_builder(state, self._seq))
+
+    def publish_status(self) -> bool:
+        """Publish a fresh retained 'online' status now; False when the broker link is down.
+
+        While down nothing is queued: the announce on reconnect carries the then-current facts, and an
+        older one resent after it would leave a stale retained status.
+        """
+        if self.status_topic is None or not self.connected.is_set():
+            return False
+        self.client.publish(self.status_topic, self._status(DeviceState.ONLINE), qos=1, retain=True)
+        return True
 
     def start(self) -> None:
         """Connect asynchronously and run the network loop in a background thread."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartstore.contract.payloads import DeviceState, DeviceStatus, encode, envelope
+from smartstore.contract.payloads import DeviceState, DeviceStatus, envelope
 from smartstore.mqtt import MqttLink, MqttSettings
 
 
@@ -71,11 +70,12 @@ class ReaderLink(MqttLink):
         status_topic: str,
         snapshot: Callable[[], ReaderState],
     ) -> None:
-        # Set before MqttLink.__init__, which builds the Last Will through _status().
-        self._snapshot = snapshot
-        self._status_lock = threading.Lock()
-        self._status_seq = 0
-        super().__init__(settings, client_id, status_topic=status_topic)
+        super().__init__(
+            settings,
+            client_id,
+            status_topic=status_topic,
+            status_builder=lambda state, seq: snapshot().status(state, seq),
+        )
         # Acks arrive on paho's thread and are only appended there; the bridge's thread does the rest.
         # (paho calls on_publish holding its own lock, so taking one of ours there could deadlock.)
         self._acked: deque[int] = deque()
@@ -101,20 +101,3 @@ class ReaderLink(MqttLink):
         while self._acked:
             self._unacked.discard(self._acked.popleft())
         return len(self._unacked)
-
-    def _status(self, state: DeviceState) -> bytes:
-        # Called from paho's thread (announce on connect) and the bridge's (updates): one seq for both.
-        with self._status_lock:
-            self._status_seq += 1
-            return encode(self._snapshot().status(state, self._status_seq))
-
-    def publish_status(self) -> bool:
-        """Publish the current snapshot as retained 'online'; False when the broker link is down.
-
-        While down nothing is queued: the announce on reconnect carries the then-current snapshot, and
-        a queued older one resent after it would leave a stale retained status.
-        """
-        if self.status_topic is None or not self.connected.is_set():
-            return False
-        self.client.publish(self.status_topic, self._status(DeviceState.ONLINE), qos=1, retain=True)
-        return True
