@@ -187,11 +187,23 @@ def _fill_row(
                 )
         if missing:
             gap_height = int(min(clear - 2, max(height * (2 if stacked else 1), 0.6 * clear)))
-            kind: ItemKind = "empty_gap" if rng.uniform() < 0.5 else "frontal_gap"
-            far_back = _look(rng) if kind == "frontal_gap" and rng.uniform() < 0.5 else None
-            items.append(
-                Item(kind, (gap_x0, level.surface - gap_height, min(gap_x1, x_end), level.surface), far_back)
-            )
+            gap_rect = (gap_x0, level.surface - gap_height, min(gap_x1, x_end), level.surface)
+            gap_indices = [i for i, item in enumerate(items) if item.kind != "product"]
+            previous = items[gap_indices[-1]] if gap_indices else None
+            if previous is not None and 0 <= gap_x0 - previous.rect[2] <= 6:
+                # One empty stretch is one gap, however many SKUs it used to hold: nothing in the
+                # picture marks where one missing SKU ended and the next began.
+                merged = (
+                    previous.rect[0],
+                    min(previous.rect[1], gap_rect[1]),
+                    gap_rect[2],
+                    level.surface,
+                )
+                items[gap_indices[-1]] = Item(previous.kind, merged, previous.look)
+            else:
+                kind: ItemKind = "empty_gap" if rng.uniform() < 0.5 else "frontal_gap"
+                far_back = _look(rng) if kind == "frontal_gap" and rng.uniform() < 0.5 else None
+                items.append(Item(kind, gap_rect, far_back))
         x += facings * (width + spacing) + int(rng.integers(0, 4))
     return items, starts
 
@@ -249,7 +261,8 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
         int(min(255, lip_colour[2] * lighter + 10)),
     )
     camera_height = float(rng.uniform(0.0, 2.5))
-    gap_rate = float(rng.choice([0.02, 0.08, 0.15, 0.3, 0.5]))
+    # Gaps are what the detector exists for, and it learns them last: most scenes have several.
+    gap_rate = float(rng.choice([0.05, 0.15, 0.25, 0.4, 0.6]))
     levels: list[Level] = []
     items: list[Item] = []
     top = unit_top
