@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from models.evaluate import HELD_OUT_FAMILIES, EvalSettings, evaluate
 from models.export import export_onnx
+from models.slot_eval import score_slots
 from models.synth.dataset import SynthSettings, image_seed, write_dataset
 from models.synth.pipeline import annotated, synthesize
 from models.synth.scene import BACKGROUND_FAMILIES, TRAIN_FAMILIES
@@ -140,9 +141,18 @@ def _eval(args: argparse.Namespace) -> int:
     except ValidationError as error:
         return _invalid(error)
     report = evaluate(settings)
+    result = report.as_json()
     if not args.json:
         print(report.table())
-    print(json.dumps(report.as_json()))
+    if settings.synth_count is not None:
+        # Generated held-out sets also know their planogram slots: score out-of-stock as the edge sees it.
+        slots = score_slots(
+            settings.model, settings.synth_count, settings.seed, settings.imgsz, settings.families
+        )
+        result["slots"] = slots.as_json()
+        if not args.json:
+            print(slots.line())
+    print(json.dumps(result))
     return 0
 
 

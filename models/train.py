@@ -195,7 +195,7 @@ def train(settings: TrainSettings) -> TrainResult:
     # Importing Ultralytics pins OMP_NUM_THREADS=1, and its device selection resets torch to cpu_count - 1
     # threads (one on a 2-core box, halving training speed there); the thread count is ours to choose.
     importlib.import_module("torch").set_num_threads(settings.threads)
-    importlib.import_module("ultralytics.utils.torch_utils").NUM_THREADS = settings.threads
+    setattr(importlib.import_module("ultralytics.utils.torch_utils"), "NUM_THREADS", settings.threads)  # noqa: B010
     model = ultralytics.YOLO(str(settings.architecture), task="detect")
     epoch_log = _EpochLog(settings.epochs)
     model.add_callback("on_train_epoch_start", epoch_log.on_train_epoch_start)

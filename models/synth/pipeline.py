@@ -68,13 +68,20 @@ def render_view(scene: Scene, camera: CameraModel, degradation: Degradation) -> 
     return SyntheticImage(image, encode_jpeg(image, degradation.jpeg_quality), labels, scene.panel.family)
 
 
-def synthesize(seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES) -> SyntheticImage:
-    """The image for `seed`: the same seed, size and families always give byte-identical JPEG and labels."""
+def synthesize_scene(
+    seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES
+) -> tuple[SyntheticImage, Scene, CameraModel]:
+    """The image for `seed` with the scene and camera behind it (slot-level evaluation needs both)."""
     rng = np.random.default_rng(seed)
     out_w, out_h = frame_size(rng, imgsz)
     camera = random_camera(rng, out_w, out_h, strength=float(rng.uniform(0.4, 1.8)))
     scene = generate_scene(rng, camera.planar_width, camera.planar_height, families)
-    return render_view(scene, camera, random_degradation(rng))
+    return render_view(scene, camera, random_degradation(rng)), scene, camera
+
+
+def synthesize(seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES) -> SyntheticImage:
+    """The image for `seed`: the same seed, size and families always give byte-identical JPEG and labels."""
+    return synthesize_scene(seed, imgsz, families)[0]
 
 
 def annotated(image: SyntheticImage) -> np.ndarray:

@@ -82,6 +82,19 @@ class Level:
 
 
 @dataclass(frozen=True, slots=True)
+class SlotTruth:
+    """One SKU run as a planogram slot: where its facings stand and how many of them are missing."""
+
+    rect: Rect
+    facings: int
+    missing: int
+
+    @property
+    def empty(self) -> bool:
+        return self.missing == self.facings
+
+
+@dataclass(frozen=True, slots=True)
 class Occluder:
     kind: OccluderKind
     rect: Rect
@@ -103,6 +116,7 @@ class Scene:
     levels: tuple[Level, ...]
     items: tuple[Item, ...]
     occluders: tuple[Occluder, ...]
+    slots: tuple[SlotTruth, ...] = ()
 
 
 def hsv_colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float]) -> Bgr:
@@ -141,11 +155,12 @@ def _look(rng: np.random.Generator) -> ProductLook:
 
 def _fill_row(
     rng: np.random.Generator, x_start: int, x_end: int, level: Level, gap_rate: float
-) -> tuple[list[Item], list[int]]:
-    """Facings of SKUs side by side on one bay of one level; returns items and SKU start positions."""
+) -> tuple[list[Item], list[int], list[SlotTruth]]:
+    """Facings of SKUs side by side on one bay of one level; returns items, SKU starts and their slots."""
     clear = level.surface - level.top
     items: list[Item] = []
     starts: list[int] = []
+    slots: list[SlotTruth] = []
     size_low, size_high = sorted(rng.uniform(0.35, 0.95, size=2).tolist())
     size_high = max(size_high, size_low + 0.12)
     x = x_start + int(rng.integers(0, 4))
@@ -204,8 +219,11 @@ def _fill_row(
                 kind: ItemKind = "empty_gap" if rng.uniform() < 0.5 else "frontal_gap"
                 far_back = _look(rng) if kind == "frontal_gap" and rng.uniform() < 0.5 else None
                 items.append(Item(kind, gap_rect, far_back))
+        run_height = max(height * 2 + 1 if stacked else height, gap_height if missing else 0)
+        run_x1 = min(x + facings * (width + spacing), x_end)
+        slots.append(SlotTruth((x, level.surface - run_height, run_x1, level.surface), facings, missing))
         x += facings * (width + spacing) + int(rng.integers(0, 4))
-    return items, starts
+    return items, starts, slots
 
 
 def _occluders(rng: np.random.Generator, width: int, height: int) -> tuple[Occluder, ...]:
@@ -265,14 +283,18 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
     gap_rate = float(rng.choice([0.05, 0.15, 0.25, 0.4, 0.6]))
     levels: list[Level] = []
     items: list[Item] = []
+    slots: list[SlotTruth] = []
     top = unit_top
     for index in range(n_levels):
         surface = unit_top + int(span * bounds[index]) - lip_h
         level = Level(top, surface, (0, surface, width, surface + lip_h), lip_colour, (), tag_colour)
         tags: list[Rect] = []
         for bay in range(n_bays):
-            row, starts = _fill_row(rng, edges[bay] + post_w, edges[bay + 1] - post_w, level, gap_rate)
+            row, starts, row_slots = _fill_row(
+                rng, edges[bay] + post_w, edges[bay + 1] - post_w, level, gap_rate
+            )
             items.extend(row)
+            slots.extend(row_slots)
             tag_w = max(6, int(width * rng.uniform(0.02, 0.045)))
             tag_h = max(3, int(lip_h * rng.uniform(0.5, 0.85)))
             tag_y = surface + (lip_h - tag_h) // 2
@@ -296,4 +318,5 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
         levels=tuple(levels),
         items=tuple(items),
         occluders=_occluders(rng, width, height),
+        slots=tuple(slots),
     )

@@ -1,0 +1,140 @@
+"""Slot-level out-of-stock scoring: held-out synthetic shelves through the edge's detector and slot fill."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.vision.detector import DetectorSettings, OnnxDetector
+from edge.vision.slots import SlotRaster
+from models.synth.camera import warp_boxes
+from models.synth.dataset import image_seed
+from models.synth.pipeline import synthesize_scene
+from models.synth.scene import Rect, Scene, SlotTruth
+from smartstore.storeconfig import Slot
+
+logger = logging.getLogger(__name__)
+
+# A planogram slot hidden this much by a person or trolley is not scored: the edge keeps its last state.
+OCCLUDED_SHARE = 0.25
+# Slots narrower than this in the output image are below what a shelf camera is calibrated for.
+MIN_SLOT_WIDTH_PX = 8.0
+PLACEHOLDER_GTIN = "00000000000000"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotScore:
+    """Out-of-stock (empty slot) detection over every scored slot of the held-out images."""
+
+    images: int
+    slots: int
+    skipped_occluded: int
+    true_empty: int
+    predicted_empty: int
+    hits: int
+    unreadable: int  # visible slots the edge would mark stale (no product or gap box covering them)
+
+    @property
+    def precision(self) -> float:
+        return self.hits / self.predicted_empty if self.predicted_empty else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.hits / self.true_empty if self.true_empty else math.nan
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else math.nan
+
+    def as_json(self) -> dict[str, Any]:
+        def clean(value: float) -> float | None:
+            return None if math.isnan(value) else round(value, 4)
+
+        return {
+            "images": self.images,
+            "slots": self.slots,
+            "skipped_occluded": self.skipped_occluded,
+            "true_empty": self.true_empty,
+            "predicted_empty": self.predicted_empty,
+            "unreadable": self.unreadable,
+            "oos_precision": clean(self.precision),
+            "oos_recall": clean(self.recall),
+            "oos_f1": clean(self.f1),
+        }
+
+    def line(self) -> str:
+        return (
+            f"slots {self.slots} ({self.true_empty} empty, {self.skipped_occluded} occluded skipped, "
+            f"{self.unreadable} unreadable): out-of-stock precision {self.precision:.3f}, "
+            f"recall {self.recall:.3f}, F1 {self.f1:.3f}"
+        )
+
+
+def _overlap(rect: Rect, other: Rect) -> int:
+    width = min(rect[2], other[2]) - max(rect[0], other[0])
+    height = min(rect[3], other[3]) - max(rect[1], other[1])
+    return max(width, 0) * max(height, 0)
+
+
+def occluded_share(scene: Scene, truth: SlotTruth) -> float:
+    area = max((truth.rect[2] - truth.rect[0]) * (truth.rect[3] - truth.rect[1]), 1)
+    return min(sum(_overlap(truth.rect, occluder.rect) for occluder in scene.occluders) / area, 1.0)
+
+
+def _slot(index: int, box: tuple[float, float, float, float]) -> Slot:
+    x0, y0, x1, y1 = box
+    polygon = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    return Slot(id=f"s{index}", gtin=PLACEHOLDER_GTIN, facings=1, capacity=1, polygon=polygon)
+
+
+def score_slots(
+    model: Path,
+    count: int,
+    seed: int,
+    imgsz: int,
+    families: Sequence[str],
+    empty_fill: float = 0.15,
+    min_coverage: float = 0.3,
+) -> SlotScore:
+    """Detect on `count` held-out images and judge each visible SKU run empty or not, as the edge would."""
+    detector = OnnxDetector(model, DetectorSettings())
+    by_name = {name: cls for cls, name in detector.names.items()}
+    product_cls, gap_cls = by_name["product"], by_name["gap"]
+    slots = skipped = true_empty = predicted_empty = hits = unreadable = 0
+    for index in range(count):
+        image, scene, camera = synthesize_scene(image_seed(seed, index), imgsz, families)
+        frame = np.asarray(cv2.imdecode(np.frombuffer(image.jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
+        boxes = warp_boxes([truth.rect for truth in scene.slots], camera)
+        scored: list[tuple[Slot, SlotTruth]] = []
+        for number, (truth, box) in enumerate(zip(scene.slots, boxes, strict=True)):
+            if box is None or box[2] - box[0] < MIN_SLOT_WIDTH_PX:
+                continue
+            if occluded_share(scene, truth) > OCCLUDED_SHARE:
+                skipped += 1
+                continue
+            scored.append((_slot(number, box), truth))
+        if not scored:
+            continue
+        size = (image.width, image.height)
+        raster = SlotRaster([slot for slot, _ in scored], size, mask_width=image.width)
+        readings = raster.measure(detector.detect(frame), size, product_cls, gap_cls)
+        for slot, truth in scored:
+            reading = readings[slot.id]
+            stale = reading.occluded(min_coverage)
+            empty = not stale and reading.fill < empty_fill
+            slots += 1
+            unreadable += stale
+            true_empty += truth.empty
+            predicted_empty += empty
+            hits += empty and truth.empty
+    score = SlotScore(count, slots, skipped, true_empty, predicted_empty, hits, unreadable)
+    logger.info("slot-level: %s", score.line())
+    return score

@@ -1,0 +1,83 @@
+"""Slot-level out-of-stock scoring: its truth from scenes, and the edge slot fill over detections."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from models.slot_eval import SlotScore, score_slots
+from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
+
+IMGSZ = 160
+
+
+def _whole_frame_model(path: Path, cls: int) -> Path:
+    """A detector that sees one box of class `cls` covering the whole input, whatever the image."""
+    output = np.zeros((1, 6, 1), dtype=np.float32)
+    output[0, :4, 0] = (IMGSZ / 2, IMGSZ / 2, IMGSZ, IMGSZ)
+    output[0, 4 + cls, 0] = 0.9
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["images"], ["total"], keepdims=0),
+            helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+            helper.make_node("Add", ["boxes", "nothing"], ["output0"]),
+        ],
+        "whole_frame",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, IMGSZ, IMGSZ])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, 1])],
+        initializer=[
+            numpy_helper.from_array(output, "boxes"),
+            numpy_helper.from_array(np.zeros((), dtype=np.float32), "zero"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "names", "{0: 'product', 1: 'gap'}"
+    onnx.save(model, path)
+    return path
+
+
+def test_slot_truth_matches_the_gaps_drawn() -> None:
+    for seed in range(30):
+        scene = generate_scene(np.random.default_rng(seed), 1000, 800, TRAIN_FAMILIES)
+        gaps = [item.rect for item in scene.items if item.kind != "product"]
+        for slot in scene.slots:
+            x0, _, x1, bottom = slot.rect
+            covered = sum(max(0, min(x1, g[2]) - max(x0, g[0])) for g in gaps if g[3] == bottom)
+            if slot.empty:
+                assert covered >= 0.9 * (x1 - x0), slot
+            elif slot.missing == 0:
+                assert covered == 0, slot
+
+
+def test_a_model_seeing_only_gaps_finds_every_empty_slot(tmp_path: Path) -> None:
+    model = _whole_frame_model(tmp_path / "gaps.onnx", cls=1)
+    score = score_slots(model, count=6, seed=3, imgsz=IMGSZ, families=HELDOUT_FAMILIES)
+    assert score.slots > 20
+    assert score.true_empty > 0
+    assert score.predicted_empty == score.slots
+    assert score.recall == 1.0
+    assert math.isclose(score.precision, score.true_empty / score.slots)
+
+
+def test_a_model_seeing_only_products_finds_no_empty_slot(tmp_path: Path) -> None:
+    model = _whole_frame_model(tmp_path / "products.onnx", cls=0)
+    score = score_slots(model, count=4, seed=3, imgsz=IMGSZ, families=HELDOUT_FAMILIES)
+    assert score.predicted_empty == 0
+    assert score.unreadable == 0
+    assert score.recall == 0.0
+
+
+def test_scores() -> None:
+    score = SlotScore(
+        images=1, slots=100, skipped_occluded=0, true_empty=10, predicted_empty=8, hits=7, unreadable=0
+    )
+    assert math.isclose(score.precision, 7 / 8)
+    assert math.isclose(score.recall, 0.7)
+    assert math.isclose(score.f1, 2 * (7 / 8) * 0.7 / (7 / 8 + 0.7))
+    assert score.as_json()["oos_f1"] == round(score.f1, 4)
