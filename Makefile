@@ -29,6 +29,9 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/rfid.py
+	$(BIN)/python bench/vision.py
+	$(BIN)/python bench/locker.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -17,11 +17,11 @@ import paho.mqtt.client as paho
 from edge.config import EdgeSettings
 from edge.deadletters import DeadLetters
 from edge.outbox import Outbox
-from edge.processors.base import Message, Processor, Rejection
+from edge.processors.base import DeviceCommand, Message, Processor, Rejection
 from edge.processors.locker_pickups import LockerPickups
-from edge.processors.shelf_fill import ShelfFill
 from edge.rfid.event_log import TagEventLog
 from edge.rfid.processor import RfidProcessor
+from edge.vision.processor import ShelfVisionProcessor
 from smartstore.contract import topics
 from smartstore.contract.payloads import DeviceStatus, Signal, WireModel, encode
 from smartstore.contract.topics import Channel, Kind, TelemetryType, Topic, TopicError
@@ -61,6 +61,29 @@ class TelemetrySource(Protocol):
     def take_telemetry(self) -> WireModel | None: ...
 
 
+@runtime_checkable
+class SnapshotSource(Protocol):
+    """A processor with annotated camera JPEGs to publish retained on `edge/{agent}/snapshot/{camera}`."""
+
+    def take_snapshots(self) -> list[tuple[str, bytes]]: ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """A processor with threads of its own (camera capture), started and stopped with the agent."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class CommandSource(Protocol):
+    """A processor that asks devices to act (open a locker door); drained after every call."""
+
+    def take_commands(self) -> list[DeviceCommand]: ...
+
+
 def default_processors(
     store: StoreConfig, settings: EdgeSettings, state_dir: Path, now: float
 ) -> list[Processor]:
@@ -73,8 +96,8 @@ def default_processors(
             store_file=settings.store_file,
             event_sink=TagEventLog(state_dir / "rfid-events.jsonl"),
         ),
-        ShelfFill(store, settings.shelf, now),
-        LockerPickups(store),
+        ShelfVisionProcessor(store, settings.vision, now, snapshot_dir=state_dir / "snapshots"),
+        LockerPickups(store, settings.lockers, state_dir / "lockers.json", now),
     ]
 
 
@@ -103,6 +126,8 @@ class EdgeAgent:
         )
         self._raw_readers = [p for p in self.processors if isinstance(p, RawReadsHandler)]
         self._telemetry_sources = [p for p in self.processors if isinstance(p, TelemetrySource)]
+        self._snapshot_sources = [p for p in self.processors if isinstance(p, SnapshotSource)]
+        self._command_sources = [p for p in self.processors if isinstance(p, CommandSource)]
         self.outbox = Outbox(
             self.state_dir / "outbox.db", self.store_id, settings.agent_id, settings.outbox, clock
         )
@@ -117,7 +142,12 @@ class EdgeAgent:
         self._frames_lock = threading.Lock()
         self._recent_ids: OrderedDict[str, None] = OrderedDict()
         self._dispatcher: threading.Thread | None = None
-        self._device_filters = topics.device_data_filters(self.store_id)
+        self._device_filters = [
+            *topics.device_data_filters(self.store_id),
+            topics.locker_keypad_filter(self.store_id),
+            # Retained: the gateway's latest list of ready orders arrives as soon as we subscribe.
+            topics.locker_manifest_filter(self.store_id),
+        ]
         subscriptions = [(f, 1) for f in (*self._device_filters, topics.status_filter(self.store_id))]
         self.link = MqttLink(
             settings.mqtt,
@@ -134,6 +164,9 @@ class EdgeAgent:
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="edge-dispatcher", daemon=True)
         self._dispatcher.start()
         self.link.start()
+        for processor in self.processors:
+            if isinstance(processor, Lifecycle):
+                processor.start()
         logger.info(
             "edge agent %s for store %s, state in %s", self.settings.agent_id, self.store_id, self.state_dir
         )
@@ -145,6 +178,9 @@ class EdgeAgent:
         """Stop input, finish queued messages, save state, give the outbox a moment, go offline."""
         if self.link.connected.is_set():
             self.link.client.unsubscribe(self._device_filters)
+        for processor in self.processors:
+            if isinstance(processor, Lifecycle):
+                processor.stop()
         if self._dispatcher is not None:
             self._queue.put(_STOP)
             self._dispatcher.join(timeout=30)
@@ -211,12 +247,15 @@ class EdgeAgent:
             if now >= next_tick:
                 next_tick = now + interval
                 self._tick(now)
+            if self._snapshot_sources:
+                self._publish_snapshots()
             if now >= next_stats:
                 next_stats = now + self.settings.stats_interval_s
                 logger.info("edge stats: %s", self.stats())
 
     def _tick(self, now: float) -> None:
         self._emit(self._run_all(lambda p: p.tick(now), None, b""))
+        self._send_commands()
         for source in self._telemetry_sources:
             try:
                 telemetry = source.take_telemetry()
@@ -228,6 +267,20 @@ class EdgeAgent:
                     self.link.publish(topic, encode(telemetry), qos=0, retain=True)
             except Exception:
                 logger.warning("telemetry of %s not published", type(source).__name__, exc_info=True)
+
+    def _publish_snapshots(self) -> None:
+        for source in self._snapshot_sources:
+            try:
+                snapshots = source.take_snapshots()
+                if not snapshots or not self.link.connected.is_set():
+                    continue  # the file in the state dir still has it; the next inference publishes again
+                for camera, jpeg in snapshots:
+                    topic = topics.edge_snapshot(self.store_id, self.settings.agent_id, camera)
+                    # Retained, QoS 0: a dashboard wants the latest picture, never a backlog of them.
+                    self.link.publish(topic, jpeg, qos=0, retain=True)
+                    self.counters["snapshots_published"] += 1
+            except Exception:
+                logger.warning("snapshots of %s not published", type(source).__name__, exc_info=True)
 
     def _process(self, item: _Inbound) -> None:
         payload = item.payload
@@ -263,6 +316,7 @@ class EdgeAgent:
             self.counters["unhandled"] += 1
             return
         self._emit(self._run_all(lambda p: p.handle(message, now), interested, payload, item.topic))
+        self._send_commands()
 
     def _process_raw(self, topic: Topic, topic_text: str, payload: bytes, now: float) -> None:
         """Read batches skip the generic pydantic decode: the RFID processor validates them itself."""
@@ -311,6 +365,17 @@ class EdgeAgent:
     def _dead_letter(self, topic: str, reason: str, detail: str, payload: bytes) -> None:
         self.counters["rejected"] += 1
         self.dead_letters.add(topic, str(reason), detail, payload)
+
+    def _send_commands(self) -> None:
+        for source in self._command_sources:
+            for command in source.take_commands():
+                if not self.link.connected.is_set():
+                    # Nobody could carry it to the device now; a late door opening must not happen.
+                    logger.warning("broker link down: command on %s dropped", command.topic)
+                    self.counters["commands_dropped"] += 1
+                    continue
+                self.link.publish(command.topic, encode(command.payload), qos=1)
+                self.counters["commands_sent"] += 1
 
     def _emit(self, signals: list[Signal]) -> None:
         if not signals:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edge.vision.detector import DetectorSettings
+from edge.vision.motion import MotionSettings
+from edge.vision.slots import SlotFillSettings
 from smartstore.contract.topics import check_identifier
 from smartstore.mqtt import MqttSettings
 from smartstore.storeconfig import EXAMPLE_STORE
+
+SHIPPED_MODEL_NAME = "shelf-detector.onnx"
 
 
 class _Section(BaseModel):
@@ -65,13 +70,67 @@ class RfidSettings(_Section):
     recent_batch_ids: int = Field(20_000, ge=100, description="Batch ids remembered to drop duplicates.")
 
 
-class ShelfSettings(_Section):
-    confirmations: int = Field(2, ge=1, description="Agreeing observations before a slot changes state.")
-    snapshot_interval_s: float = Field(60.0, gt=0, description="Full slot snapshot per camera.")
-    canny_low: int = Field(50, ge=0, le=1000)
-    canny_high: int = Field(150, ge=1, le=1000)
-    column_edge_density: float = Field(
-        0.06, gt=0, lt=1, description="Edge pixels per column above which the column shows product."
+def shipped_model_path() -> Path:
+    """The detector packaged with smartstore (`models/shelf-detector.onnx`, package data of `models`)."""
+    import models  # the package's data only: its code (training, torch) is never imported by the edge
+
+    return Path(next(iter(models.__path__))).resolve() / SHIPPED_MODEL_NAME
+
+
+class VisionSettings(_Section):
+    """Shelf cameras (edge/vision): the ONNX detector, gated on motion, judging planogram slots."""
+
+    enabled: bool = Field(True, description="Run the shelf vision processor at all.")
+    model_path: Path = Field(
+        default_factory=shipped_model_path,
+        description="ONNX detector (classes product, gap); if missing, vision logs an error and stays off.",
+    )
+    detector: DetectorSettings = Field(
+        default_factory=DetectorSettings, description="Score / NMS thresholds, onnxruntime intra-op threads."
+    )
+    motion: MotionSettings = Field(
+        default_factory=MotionSettings, description="Motion gate: stable time, re-check interval, max wait."
+    )
+    slots: SlotFillSettings = Field(
+        default_factory=SlotFillSettings, description="Slot fill: k confirmations, min coverage, classes."
+    )
+    confirm_interval_s: float = Field(
+        3.0, ge=0, description="A slot change seen once is looked at again this soon (still scene only)."
+    )
+    snapshot_interval_s: float = Field(60.0, gt=0, description="Full slot snapshot ShelfSignal per camera.")
+    stale_after_intervals: float = Field(
+        3.0, gt=0, description="A camera silent this many frame intervals has its slots stale in snapshots."
+    )
+    annotated_snapshots: bool = Field(
+        True, description="Save and publish (retained) an annotated JPEG after each inference."
+    )
+    snapshot_quality: int = Field(80, ge=20, le=100, description="JPEG quality of annotated snapshots.")
+    capture_reconnect_s: float = Field(
+        5.0,
+        gt=0,
+        description="A VideoCapture source (file, RTSP, USB) is reopened this long after a failure.",
+    )
+
+
+class LockerSettings(_Section):
+    """Locker pickups at the edge (edge/lockers): keypad codes checked against the gateway's manifest."""
+
+    max_wrong_codes: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="Wrong keypad codes in a row before a bank locks its keypad; None: the store file's "
+        "store.pickup_max_failures, as the gateway uses.",
+    )
+    lockout_s: float | None = Field(
+        None,
+        gt=0,
+        description="How long a locked keypad refuses every code; None: store.pickup_lockout_minutes.",
+    )
+    used_retention_s: float = Field(
+        86400.0,
+        gt=0,
+        description="Used orders are remembered (and refused) this long, and until their expiry at least.",
     )
 
 
@@ -105,19 +164,14 @@ class EdgeSettings(BaseSettings):
     deadletter_max_rows: int = Field(10_000, ge=10, description="Dead letters kept; oldest pruned.")
     stats_interval_s: float = Field(60.0, gt=0, description="How often a stats line is logged.")
     rfid: RfidSettings = Field(default_factory=RfidSettings)
-    shelf: ShelfSettings = Field(default_factory=ShelfSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    lockers: LockerSettings = Field(default_factory=LockerSettings)
 
     @field_validator("agent_id")
     @classmethod
     def _check_agent_id(cls, value: str) -> str:
         return check_identifier(value, "agent id")
-
-    @model_validator(mode="after")
-    def _check_canny(self) -> EdgeSettings:
-        if self.shelf.canny_low >= self.shelf.canny_high:
-            raise ValueError("shelf.canny_low must be below shelf.canny_high")
-        return self
 
     def state_dir_for(self, store_id: str) -> Path:
         return self.state_dir if self.state_dir is not None else Path("var") / f"edge-{store_id}"

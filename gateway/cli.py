@@ -44,7 +44,9 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
 def run(args: argparse.Namespace) -> int:
     from gateway.api.app import create_app
     from gateway.catalog import sync_stores
+    from gateway.dashboard_services import DashboardServices
     from gateway.ingest import SignalConsumer
+    from gateway.locker_link import LockerLink
     from gateway.runtime import GatewayRuntime
 
     settings = settings_from_args(args)
@@ -55,10 +57,15 @@ def run(args: argparse.Namespace) -> int:
     consumer = SignalConsumer(runtime)
     runtime.consumer = consumer
     consumer.start()
+    services = DashboardServices(runtime)
+    services.start()
+    lockers = LockerLink(runtime)
+    runtime.lockers = lockers
+    lockers.start()
     logger.info("gateway API on http://%s:%d", settings.http_host, settings.http_port)
     try:
         uvicorn.run(
-            create_app(runtime),
+            create_app(runtime, snapshot_feed=True),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",
@@ -67,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=3,
         )
     finally:
+        lockers.stop()
+        services.stop()
         consumer.stop()
         runtime.engine.dispose()
     return 0

@@ -24,6 +24,7 @@ from gateway.ingest_cache import (
     slot_view,
 )
 from gateway.inventory_store import view_from_values
+from gateway.restock import SlotChange
 from smartstore.contract import payloads as p
 
 Event = tuple[str, str | None, dict[str, Any]]  # bus (type, store, data)
@@ -60,6 +61,8 @@ class InventoryBatch:
         self._stamps: dict[Key, dict[str, tuple[str, datetime]]] = {}
         self._stock_rows: set[Key] = set()
         self._shelf_rows: set[Key] = set()
+        # Slots whose observed state changed, in order: restock tasks follow them (gateway.restock).
+        self.slot_changes: list[SlotChange] = []
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -173,10 +176,13 @@ class InventoryBatch:
                 self._set_zone(store_id, item.gtin, item.zone, item.count, source, at)
         if signal.snapshot:
             zones = signal.zones or [item.zone for item in signal.counts]
+            products = self._stores[store_id].config.products
+            # An RFID snapshot says nothing about products without tags: their counts come from people.
+            rfid = signal.source is p.StockSource.RFID
             known = [
                 (zone, gtin)
                 for (sid, gtin), counts in self._zones.items()
-                if sid == store_id
+                if sid == store_id and not (rfid and gtin in products and not products[gtin].rfid_tagged)
                 for zone, entry in counts.items()
                 if entry.count
             ]
@@ -185,15 +191,24 @@ class InventoryBatch:
                 if self._zones[(store_id, gtin)][zone].updated_at <= at:
                     self._set_zone(store_id, gtin, zone, 0, source, at)
 
-    def apply_pickup(self, store_id: str, signal: p.PickupSignal) -> None:
-        """The order left the locker: release its reservation; units RFID cannot see leave too."""
+    def apply_pickup(
+        self, store_id: str, signal: p.PickupSignal, *, release: bool = True, take: bool = True
+    ) -> None:
+        """The order left the locker: release its reservation; units RFID cannot see leave too.
+
+        `release=False`: the order's reservation was released before (it had expired or been
+        cancelled); `take=False` as well: nothing to do (see ingest_orders).
+        """
         index = self._stores[store_id]
         for line in signal.lines:
             key = (store_id, line.gtin)
-            row = self._row(key)
-            row["reserved"] = domain.reserved_after_pickup(row["reserved"], line.quantity)
-            self._stamp(key, "reserved", domain.SOURCE_PICKUP, signal.ts)
-            self._stock_rows.add(key)
+            if release:
+                row = self._row(key)
+                row["reserved"] = domain.reserved_after_pickup(row["reserved"], line.quantity)
+                self._stamp(key, "reserved", domain.SOURCE_PICKUP, signal.ts)
+                self._stock_rows.add(key)
+            if not take:
+                continue
             if index.config.products[line.gtin].rfid_tagged:
                 continue  # RFID sees the tagged units leave through the exit and counts them out
             zones = self._zones.get(key, {})
@@ -210,6 +225,11 @@ class InventoryBatch:
             if held is not None and held.updated_at > at:
                 continue
             state = observation.state.value
+            before = None if held is None else held.state
+            if before != state and not observation.stale:
+                self.slot_changes.append(
+                    SlotChange(store_id, observation.slot, observation.gtin, signal.camera, before, state, at)
+                )
             if held is None:
                 self._slots[key] = SlotEntry(
                     observation.gtin,
@@ -290,6 +310,11 @@ class InventoryBatch:
                 row["updated_at"] = max(latest, as_utc(row["updated_at"]))
                 changed.append(key)
         return changed
+
+    def backroom_units(self, store_id: str, gtin: str) -> int:
+        """Units of a GTIN counted in backroom zones, as this batch leaves them."""
+        row = self._rows.get((store_id, gtin))
+        return int(row["backroom"]) if row is not None else 0
 
     def _reading(self, key: Key) -> domain.SlotReading | None:
         slot = self._slots.get(key)

@@ -18,7 +18,9 @@ from gateway.db.models import Alert, AppliedEvent, DeadLetter, SourceSequence
 from gateway.devices import DeviceKey, apply_status, touch_devices
 from gateway.ingest_cache import InventoryCache, StoreIndex
 from gateway.ingest_decode import Accepted, Classifier, Ignored, Inbound, Refused
+from gateway.ingest_orders import PickupPlan, plan_pickups
 from gateway.ingest_state import Event, InventoryBatch
+from gateway.restock_store import apply_slot_changes
 from smartstore.contract import payloads as p
 from smartstore.contract.topics import Kind, SignalType
 from smartstore.contract.validation import RejectReason
@@ -107,13 +109,17 @@ class BatchWriter:
                 logger.debug("ignored empty payload on %s", inbound.topic)
         fresh = self._deduplicate(session, accepted, result)
         self._track_sequences(session, fresh, result)
+        # Orders before inventory rows: the lock order of every writer (see ingest_orders).
+        pickups = plan_pickups(session, fresh, now)
+        fresh = pickups.items
+        result.events.extend(pickups.events)
         state = InventoryBatch(session, self._index, self._cache)
         state.load((item.route.topic.store, item.payload) for item in fresh)
         seen: dict[DeviceKey, datetime] = {}
         clock = time.monotonic()
         applied_rows = []
         for item in fresh:
-            self._dispatch(session, state, item, now, result)
+            self._dispatch(session, state, item, now, result, pickups)
             route = item.route
             if route.status:
                 continue
@@ -137,6 +143,9 @@ class BatchWriter:
             result.applied_by_type[route.kind] += 1
         result.applied = len(applied_rows)
         result.events.extend(state.flush(views))
+        # Restock tasks follow slot changes in the same transaction: a task exists iff its change does.
+        changes = state.slot_changes
+        result.events.extend(apply_slot_changes(session, self._stores, changes, state.backroom_units, now))
         touch_devices(session, seen)
         for device in seen:
             self._last_touch[device] = clock
@@ -197,7 +206,13 @@ class BatchWriter:
         )
 
     def _dispatch(
-        self, session: Session, state: InventoryBatch, item: Accepted, now: datetime, result: BatchResult
+        self,
+        session: Session,
+        state: InventoryBatch,
+        item: Accepted,
+        now: datetime,
+        result: BatchResult,
+        pickups: PickupPlan | None = None,
     ) -> None:
         store_id, payload = item.route.topic.store, item.payload
         if isinstance(payload, p.StockSignal):
@@ -205,7 +220,11 @@ class BatchWriter:
         elif isinstance(payload, p.ShelfSignal):
             state.apply_shelf(store_id, payload)
         elif isinstance(payload, p.PickupSignal):
-            state.apply_pickup(store_id, payload)
+            effect = pickups.effect(payload) if pickups is not None else None
+            if effect is None:
+                state.apply_pickup(store_id, payload)
+            else:
+                state.apply_pickup(store_id, payload, release=effect.release, take=effect.take)
         elif isinstance(payload, p.AlertSignal):
             alert: Alert | None
             if payload.action == "raise":

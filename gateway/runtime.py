@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,7 +12,12 @@ from gateway.config import GatewaySettings
 from gateway.db.engine import make_engine, make_sessionmaker
 from gateway.events import EventBus
 from gateway.metrics import GatewayMetrics
+from gateway.snapshots import SnapshotStore
+from gateway.telemetry import RfidTelemetryBook
 from smartstore.storeconfig import StoreConfig, load_store
+
+if TYPE_CHECKING:
+    from gateway.locker_link import LockerLink
 
 
 @dataclass
@@ -22,8 +28,14 @@ class GatewayRuntime:
     sessions: sessionmaker[Session]
     bus: EventBus = field(default_factory=EventBus)
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    # Latest annotated camera JPEGs; filled by a SnapshotFeed that the app lifespan runs.
+    snapshots: SnapshotStore = field(default_factory=SnapshotStore)
+    # Latest edge RFID telemetry, fed by gateway.telemetry.TelemetrySubscriber when one runs.
+    telemetry: RfidTelemetryBook = field(default_factory=RfidTelemetryBook)
     # The running SignalConsumer, when there is one; /healthz reads its broker link state.
     consumer: object | None = None
+    # The running gateway.locker_link.LockerLink, when there is one: opens doors, publishes manifests.
+    lockers: LockerLink | None = None
 
     @classmethod
     def build(cls, settings: GatewaySettings) -> GatewayRuntime:

@@ -16,9 +16,16 @@ alerts: read                   yes    yes      no          no
 alerts: acknowledge / clear    yes    yes      no          no
 dead letters: read             yes    yes      no          no
 live events (SSE): read        yes    yes      no          no
+dashboard data: read           yes    yes      no          no
+restock tasks: ack / resolve   yes    yes      no          no
+pickup orders: read            yes    yes      yes         no
+pickup orders: create          yes    no       yes         no
+pickup orders: cancel          yes    yes      yes         no
+lockers: read, load, service   yes    yes      no          no
+lockers: pickup with a code    yes    no       no          yes
 =============================  =====  =======  ==========  =====
 
-Kiosk keys get nothing here yet (kiosk endpoints come later). ``/healthz``, ``/metrics`` and the static
+A kiosk key may only enter pickup codes at its store's lockers. ``/healthz``, ``/metrics`` and the static
 dashboard need no key.
 """
 
@@ -67,15 +74,30 @@ class Permission(StrEnum):
     MANAGE_ALERTS = "alerts:manage"
     READ_DEAD_LETTERS = "dead_letters:read"
     READ_EVENTS = "events:read"
+    READ_DASHBOARD = "dashboard:read"  # KPIs, history, planogram, telemetry, restock tasks
+    MANAGE_TASKS = "tasks:manage"
+    READ_ORDERS = "orders:read"
+    CREATE_ORDERS = "orders:create"
+    CANCEL_ORDERS = "orders:cancel"
+    MANAGE_LOCKERS = "lockers:manage"  # read the lockers, load orders, service compartments
+    PICKUP_WITH_CODE = "lockers:pickup"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MANAGER: frozenset(Permission),
+    # Orders come from the online shop's integration, codes from customers at the kiosk.
+    Role.MANAGER: frozenset(Permission) - {Permission.CREATE_ORDERS, Permission.PICKUP_WITH_CODE},
     Role.INTEGRATOR: frozenset(
-        {Permission.READ_STORES, Permission.READ_INVENTORY, Permission.POST_MOVEMENTS}
+        {
+            Permission.READ_STORES,
+            Permission.READ_INVENTORY,
+            Permission.POST_MOVEMENTS,
+            Permission.READ_ORDERS,
+            Permission.CREATE_ORDERS,
+            Permission.CANCEL_ORDERS,
+        }
     ),
-    Role.KIOSK: frozenset(),
+    Role.KIOSK: frozenset({Permission.PICKUP_WITH_CODE}),
 }
 
 

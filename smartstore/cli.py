@@ -17,7 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("gateway.keys_cli", "create, list and revoke API keys"),
     "store": ("smartstore.store_cli", "validate or inspect a store file"),
     "reader": ("devices.llrp.cli", "bridge an LLRP RFID reader to MQTT"),
+    "locker": ("devices.locker.cli", "locker bank tools: type a pickup code on a bank's keypad"),
     "model": ("models.cli", "synthetic data, training and evaluation of the shelf detector"),
+    "vision": ("edge.vision.cli", "run the shelf detector on images, draw a camera's planogram slots"),
 }
 
 

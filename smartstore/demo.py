@@ -24,6 +24,7 @@ from smartstore.broker import BrokerStartError, LocalBroker, start_local_broker
 from smartstore.children import Child
 from smartstore.contract import topics
 from smartstore.contract.payloads import new_event_id, utc_now
+from smartstore.demo_lockers import locker_lines
 from smartstore.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ def banner(demo: Demo, keys: dict[str, str]) -> str:
         "   # what was rejected and why",
         f"   curl -s -H 'X-API-Key: {keys['admin']}' {base}/api/v1/dead-letters",
         "",
+        *locker_lines(demo.store, keys, base, demo.settings.store, demo.mqtt_url, demo.protocol),
         *outage_lines(demo, keys, base),
         f" Data dir    {demo.data_dir}  (SQLite DB, edge state; kept after exit)",
         f" Logs        {demo.logs_dir}/{{gateway,edge,sim}}.log  (errors are also shown here)",
@@ -298,6 +300,8 @@ class Demo:
         self.child(
             "sim",
             *("--seed", str(self.settings.seed), "--speed", str(self.settings.speed)),
+            # Orders are loaded through the gateway's API here, not by associates on their own.
+            *("--locker-loads-per-hour", "0"),
             *("--truth", str(self.truth_path)),
             *(f"--outage={outage_text(outage)}" for outage in self.outages),
         )

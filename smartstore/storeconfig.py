@@ -51,7 +51,12 @@ class StoreInfo(_Model):
     timezone: str = "UTC"
     shelf_low_fill: float = Field(0.5, gt=0, le=1, description="Fill below this is 'low'.")
     shelf_empty_fill: float = Field(0.15, ge=0, lt=1, description="Fill below this is 'empty'.")
-    pickup_expiry_hours: float = Field(72, gt=0)
+    pickup_expiry_hours: float = Field(72, gt=0, description="A pickup order not collected by then expires.")
+    pickup_code_digits: int = Field(6, ge=6, le=8, description="Digits of a locker pickup code.")
+    pickup_max_failures: int = Field(
+        5, ge=1, le=100, description="Wrong pickup codes (per locker bank, per order) before a lockout."
+    )
+    pickup_lockout_minutes: float = Field(15, gt=0, le=24 * 60, description="How long a lockout lasts.")
 
 
 class Product(_Model):

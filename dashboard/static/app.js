@@ -1,92 +1,192 @@
-// Placeholder dashboard: a store's inventory from the REST API, rows updated live from the SSE stream.
-"use strict";
+// The store dashboard: sign in with a key, pick a store, load the panels, keep them live over SSE.
+import { KEY_STORAGE, currentKey, eventsUrl, get, storePath } from "./js/api.js";
+import { createAlerts } from "./js/alerts.js";
+import { createCharts } from "./js/charts.js";
+import { createDevices } from "./js/devices.js";
+import { startAgeTicker } from "./js/dom.js";
+import { applyStatic, language, onLanguageChange, t, toggleLanguage } from "./js/i18n.js";
+import { createInventory } from "./js/inventory.js";
+import { createKpis } from "./js/kpis.js";
+import { createLockers } from "./js/lockers.js";
+import { createShelves } from "./js/shelves.js";
+import { createTasks } from "./js/tasks.js";
 
-const KEY_STORAGE = "smartstore.key";
+const STORE_STORAGE = "smartstore.store";
+const RECONNECT_MS = 3000;
+const EVENT_TYPES = ["slot", "tasks", "inventory", "alert", "device", "osa", "orders", "lockers"];
 const $ = (id) => document.getElementById(id);
+
+// Measured by the browser tests (first meaningful paint, live latency) and handy in the console.
+const metrics = (window.smartstoreMetrics = { ready: null, latency: [] });
+
+let store = null;
+let panels = {};
 let stream = null;
+let reconnectTimer = null;
+let lost = false;
 
-function key() { return sessionStorage.getItem(KEY_STORAGE); }
-
-async function api(path) {
-  const response = await fetch("/api/v1" + path, { headers: { Authorization: "Bearer " + key() } });
-  const body = await response.json();
-  if (!response.ok) {
-    throw new Error(body.error ? body.error.message : response.statusText);
-  }
-  return body;
+function recordLatency(type, iso) {
+  metrics.latency.push({ type, at: iso, ms: Date.now() - Date.parse(iso) });
+  if (metrics.latency.length > 200) metrics.latency.shift();
 }
 
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  if (className) td.className = className;
-  return td;
+function message(text) {
+  $("message").textContent = text || "";
 }
 
-function renderRow(item, row) {
-  row = row || document.createElement("tr");
-  row.id = "gtin-" + item.gtin;
-  row.replaceChildren(
-    cell(item.gtin),
-    cell(item.name),
-    cell(item.on_hand, "num"),
-    cell(item.available_to_promise, "num"),
-    cell(item.shelf_state, "state-" + item.shelf_state),
-    cell(new Date(item.updated_at).toLocaleTimeString()),
-  );
-  return row;
+function signIn(text) {
+  closeStream();
+  sessionStorage.removeItem(KEY_STORAGE);
+  $("dashboard").hidden = true;
+  $("sign-out").hidden = true;
+  document.querySelector(".store-picker").hidden = true;
+  $("sign-in").hidden = false;
+  message(text);
 }
 
-async function showStore(storeId) {
+/** 401/403 send the user back to the key prompt with the reason; anything else is shown as is. */
+function refuse(error) {
+  if (error.status === 401) signIn(t("error.invalid"));
+  else if (error.status === 403) signIn(t("error.forbidden", { message: error.message }));
+  else message(t("error.load", { message: error.message }));
+}
+
+function setLive(on) {
+  const badge = $("live");
+  badge.dataset.state = on ? "on" : "off";
+  badge.dataset.i18n = on ? "live.on" : "live.off";
+  badge.textContent = t(badge.dataset.i18n);
+  $("banner").hidden = on;
+}
+
+function closeStream() {
+  clearTimeout(reconnectTimer);
   if (stream) stream.close();
-  const page = await api("/stores/" + encodeURIComponent(storeId) + "/inventory?limit=500&sort=name");
-  $("rows").replaceChildren(...page.items.map((item) => renderRow(item)));
-  $("message").textContent = page.total + " products";
-  const query = "store=" + encodeURIComponent(storeId) + "&key=" + encodeURIComponent(key());
-  stream = new EventSource("/api/v1/events?" + query);
-  stream.onopen = () => { $("live").hidden = false; };
-  stream.onerror = () => { $("live").hidden = true; };
-  stream.addEventListener("inventory", (event) => {
-    const item = JSON.parse(event.data);
-    const existing = $("gtin-" + item.gtin);
-    if (!existing) return;
-    renderRow(item, existing);
-    existing.classList.remove("flash");
-    void existing.offsetWidth; // restart the highlight animation
-    existing.classList.add("flash");
+  stream = null;
+}
+
+function dispatch(type, data) {
+  for (const panel of Object.values(panels)) {
+    try {
+      panel.onEvent(type, data);
+    } catch (error) {
+      console.warn("panel failed on a live event", type, error);
+    }
+  }
+}
+
+function connect() {
+  closeStream();
+  const source = new EventSource(eventsUrl(store));
+  stream = source;
+  source.onopen = () => {
+    setLive(true);
+    if (lost) reloadAll(); // events were missed while we were away
+    lost = false;
+  };
+  source.onerror = () => {
+    lost = true;
+    setLive(false);
+    // EventSource retries network errors itself; an HTTP error closes it for good, so we retry.
+    if (source.readyState === EventSource.CLOSED) scheduleReconnect();
+  };
+  for (const type of EVENT_TYPES) {
+    source.addEventListener(type, (event) => dispatch(type, JSON.parse(event.data)));
+  }
+}
+
+function scheduleReconnect() {
+  clearTimeout(reconnectTimer);
+  reconnectTimer = setTimeout(async () => {
+    try {
+      await get(storePath(store, "/kpis")); // still allowed? (a revoked key must not retry forever)
+    } catch (error) {
+      if (error.status === 401 || error.status === 403) return refuse(error);
+      return scheduleReconnect();
+    }
+    connect();
+  }, RECONNECT_MS);
+}
+
+function reloadAll() {
+  for (const panel of Object.values(panels)) panel.load().catch((error) => console.warn("reload failed", error));
+}
+
+async function openStore(id) {
+  closeStream();
+  for (const panel of Object.values(panels)) if (panel.stop) panel.stop();
+  store = id;
+  sessionStorage.setItem(STORE_STORAGE, id);
+  const onLatency = recordLatency;
+  const shelves = createShelves($("shelves"), store, { onLatency });
+  panels = {
+    kpis: createKpis($("kpis"), store),
+    shelves,
+    tasks: createTasks($("tasks"), store, { onLatency }),
+    inventory: createInventory($("inventory"), store),
+    alerts: createAlerts($("alerts"), store),
+    devices: createDevices($("devices"), store, { cameras: () => shelves.cameras() }),
+    lockers: createLockers($("lockers"), store),
+    charts: createCharts($("charts"), store),
+  };
+  try {
+    // What a manager needs first; a key without the dashboard role fails here (403).
+    await Promise.all([panels.kpis.load(), shelves.load(), panels.tasks.load(), panels.inventory.load()]);
+  } catch (error) {
+    return refuse(error);
+  }
+  message("");
+  $("dashboard").hidden = false;
+  requestAnimationFrame(() => {
+    performance.mark("smartstore:ready");
+    metrics.ready = performance.now();
   });
+  connect();
+  const rest = [panels.alerts, panels.devices, panels.lockers, panels.charts];
+  await Promise.allSettled(rest.map((panel) => panel.load()));
 }
 
 async function start() {
-  if (!key()) {
-    $("sign-in").hidden = false;
-    return;
-  }
+  applyStatic();
+  if (!currentKey()) return signIn("");
+  let stores;
   try {
-    const stores = await api("/stores");
-    $("store").replaceChildren(...stores.map((store) => new Option(store.name, store.id)));
-    $("store-view").hidden = false;
-    $("sign-out").hidden = false;
-    if (stores.length) await showStore(stores[0].id);
+    stores = await get("/stores");
   } catch (error) {
-    $("message").textContent = "Cannot load: " + error.message;
-    sessionStorage.removeItem(KEY_STORAGE);
-    $("sign-in").hidden = false;
+    return refuse(error);
   }
+  if (!stores.length) return signIn(t("error.noStores"));
+  const select = $("store");
+  select.replaceChildren(...stores.map((s) => new Option(s.name, s.id)));
+  const remembered = sessionStorage.getItem(STORE_STORAGE);
+  select.value = stores.some((s) => s.id === remembered) ? remembered : stores[0].id;
+  document.querySelector(".store-picker").hidden = stores.length < 2;
+  $("sign-in").hidden = true;
+  $("sign-out").hidden = false;
+  await openStore(select.value);
+}
+
+function languageButton() {
+  $("lang").textContent = language() === "en" ? "中文" : "English";
+  $("lang").lang = language() === "en" ? "zh-CN" : "en";
 }
 
 $("sign-in").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem(KEY_STORAGE, $("key").value.trim());
-  $("sign-in").hidden = true;
-  $("message").textContent = "";
+  $("key").value = "";
   start();
 });
 $("sign-out").addEventListener("click", () => {
   sessionStorage.removeItem(KEY_STORAGE);
   location.reload();
 });
-$("store").addEventListener("change", (event) => {
-  showStore(event.target.value).catch((error) => { $("message").textContent = error.message; });
+$("store").addEventListener("change", (event) => openStore(event.target.value));
+$("lang").addEventListener("click", toggleLanguage);
+onLanguageChange(() => {
+  languageButton();
+  for (const panel of Object.values(panels)) panel.render();
 });
+languageButton();
+startAgeTicker(document.body);
 start();

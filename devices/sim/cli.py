@@ -19,6 +19,8 @@ from smartstore.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
 
+LOCKER_FAULTS = ("jammed", "leave_open", "leave_item", "phantom", "out_of_service")
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, default=EXAMPLE_STORE, help="store file (default: example)")
@@ -39,12 +41,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sales-per-hour", type=float, default=None, help="shopper picks per sim hour")
     parser.add_argument("--no-cameras", action="store_true", help="do not simulate cameras")
     parser.add_argument("--no-lockers", action="store_true", help="do not simulate locker banks")
+    parser.add_argument(
+        "--locker-loads-per-hour",
+        type=float,
+        default=None,
+        help="associate loads per bank and sim hour without an order (default 3; 0 when the gateway loads)",
+    )
+    parser.add_argument(
+        "--locker-fault",
+        action="append",
+        default=[],
+        metavar="FAULT:LOCKER/COMPARTMENT",
+        help="jammed, leave_open, leave_item, phantom or out_of_service; e.g. jammed:locker-1/c07",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> SimSettings:
     world: dict[str, object] = {}
     if args.sales_per_hour is not None:
         world["sales_per_hour"] = args.sales_per_hour
+    faults: dict[str, list[str]] = {}
+    for text in args.locker_fault:
+        fault, _, where = text.partition(":")
+        if fault not in LOCKER_FAULTS or "/" not in where:
+            raise ValueError(
+                f"--locker-fault {text!r}: want FAULT:LOCKER/COMPARTMENT, FAULT one of {LOCKER_FAULTS}"
+            )
+        faults.setdefault(fault, []).append(where)
+    locker: dict[str, object] = dict(faults)
+    if args.locker_loads_per_hour is not None:
+        locker["loads_per_hour"] = args.locker_loads_per_hour
     return SimSettings.model_validate(
         {
             "mqtt": MqttSettings(url=args.mqtt_url, protocol=args.mqtt_protocol),
@@ -57,6 +83,7 @@ def settings_from_args(args: argparse.Namespace) -> SimSettings:
             "cameras": not args.no_cameras,
             "lockers": not args.no_lockers,
             "world": world,
+            "locker": locker,
         }
     )
 

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 import paho.mqtt.client as paho
 
+from devices.locker.wire import to_message
 from devices.sim.activity import StoreActivity
 from devices.sim.camera import ShelfCamera
 from devices.sim.device import SimDevice
-from devices.sim.locker import CommandReply, LockerBank
+from devices.sim.locker import LockerBank
 from devices.sim.rfid import ReaderModel
 from devices.sim.scheduler import EventQueue
 from devices.sim.settings import SimSettings
@@ -25,9 +26,7 @@ from devices.sim.world import ItemMove, World
 from smartstore.contract import topics
 from smartstore.contract.payloads import (
     MAX_READS_PER_BATCH,
-    LockerAck,
     LockerCommand,
-    LockerEvent,
     ReadBatch,
     encode,
     envelope,
@@ -118,9 +117,10 @@ class Simulator:
         if unknown:
             raise SimulatorError(f"outage for unknown or disabled device(s): {', '.join(unknown)}")
         compartments = {f"{lk.id}/{c.id}" for lk in self.store.devices.lockers for c in lk.compartments}
-        unknown = sorted(set(self.config.locker.jammed) - compartments)
-        if unknown:
-            raise SimulatorError(f"jammed: unknown locker/compartment {', '.join(unknown)}")
+        for name, listed in self.config.locker.fault_lists().items():
+            unknown = sorted(set(listed) - compartments)
+            if unknown:
+                raise SimulatorError(f"{name}: unknown locker/compartment {', '.join(unknown)}")
 
     def _device_action(self, device: str, *, plug: bool) -> Callable[[], None]:
         return lambda: self.replug(device) if plug else self.unplug(device)
@@ -297,31 +297,16 @@ class Simulator:
         for bank in self.lockers.values():
             device = self.devices[bank.id]
             while bank.outbox and device.online:
-                output = bank.outbox[0]
-                if isinstance(output, CommandReply):
-                    topic = topics.locker_ack(self.store_id, bank.id)
-                    payload = encode(
-                        LockerAck(
-                            **envelope(device.next_seq()),
-                            request=output.request,
-                            result=output.result,
-                            reason=output.reason,
-                        )
-                    )
-                else:
-                    topic = topics.locker_event(self.store_id, bank.id)
-                    payload = encode(
-                        LockerEvent(
-                            **envelope(device.next_seq()),
-                            compartment=output.compartment,
-                            event=output.event,
-                            occupied=output.occupied,
-                            request=output.request,
-                        )
-                    )
+                topic, payload = to_message(self.store_id, bank.id, bank.outbox[0], device.next_seq())
                 if not device.publish(topic, payload):
                     break  # the link dropped just now: keep it for when the controller is back
                 bank.outbox.popleft()
+
+    def keypad(self, locker: str, code: str) -> None:
+        """A customer types `code` on a bank's keypad (sent with the bank's next report)."""
+        with self._lock:
+            self.lockers[locker].keypad(code)
+            self._flush_lockers()
 
     # --- truth ------------------------------------------------------------------------------------
 

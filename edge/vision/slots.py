@@ -213,6 +213,10 @@ class SlotTracker:
             logger.debug("slot %s: %s -> %s (fill %.2f)", track.slot.id, track.state, observed, fill)
             track.state, track.fill, track.streak = observed, fill, 0
 
+    def pending(self) -> bool:
+        """Whether some slot has seen a new state fewer than `confirmations` times: worth another look."""
+        return any(track.streak > 0 for track in self._tracks.values())
+
     def observations(self) -> list[SlotObservation]:
         """Every slot's current view, for periodic snapshots."""
         return [track.observation() for track in self._tracks.values()]

@@ -11,8 +11,27 @@ from fastapi.staticfiles import StaticFiles
 import dashboard
 from gateway.api.errors import ErrorResponse, install_error_handlers
 from gateway.api.middleware import RequestContextMiddleware, RouteTemplates
-from gateway.api.routes import alerts, dead_letters, devices, events, inventory, movements, stores, system
+from gateway.api.routes import (
+    alerts,
+    cameras,
+    dead_letters,
+    devices,
+    events,
+    history,
+    inventory,
+    kiosk,
+    kpis,
+    lockers,
+    movements,
+    pickup_orders,
+    planogram,
+    stores,
+    system,
+    tasks,
+    telemetry,
+)
 from gateway.runtime import GatewayRuntime
+from gateway.snapshots import feed_lifespan
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +40,15 @@ API_PREFIX = "/api/v1"
 DASHBOARD_DIR = Path(next(iter(dashboard.__path__))).resolve() / "static"
 
 
-def create_app(runtime: GatewayRuntime, *, sse_heartbeat_s: float = events.DEFAULT_HEARTBEAT_S) -> FastAPI:
+def create_app(
+    runtime: GatewayRuntime,
+    *,
+    sse_heartbeat_s: float = events.DEFAULT_HEARTBEAT_S,
+    snapshot_feed: bool = False,
+) -> FastAPI:
+    """`snapshot_feed`: subscribe to the edge agents' camera snapshots while the app runs (needs a broker)."""
     app = FastAPI(
+        lifespan=feed_lifespan(runtime) if snapshot_feed else None,
         title="smartstore gateway",
         summary="Unified store inventory, shelf state, devices and alerts.",
         version="1",
@@ -35,7 +61,7 @@ def create_app(runtime: GatewayRuntime, *, sse_heartbeat_s: float = events.DEFAU
     install_error_handlers(app)
     routes = RouteTemplates(
         lambda: [*app.openapi()["paths"], *(url for url in (app.openapi_url, app.docs_url) if url)],
-        prefixes=["/dashboard"],
+        prefixes=["/dashboard", "/kiosk"],
     )
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics, routes=routes)
 
@@ -48,8 +74,15 @@ def create_app(runtime: GatewayRuntime, *, sse_heartbeat_s: float = events.DEFAU
     )
     for module in (stores, inventory, movements, devices, alerts, dead_letters, events):
         api.include_router(module.router)
+    api.include_router(cameras.router)
+    for module in (pickup_orders, lockers):
+        api.include_router(module.router)
+    api.include_router(kiosk.api_router)
+    for module in (tasks, kpis, history, planogram, telemetry):  # the dashboard's data
+        api.include_router(module.router)
     app.include_router(api)
     app.include_router(system.router)
+    app.include_router(kiosk.router)  # the locker kiosk page, /kiosk/{store}/{locker}
     if DASHBOARD_DIR.is_dir():
         app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
     else:

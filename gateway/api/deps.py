@@ -125,3 +125,5 @@ StoreAlertsReader = Annotated[StoreScope, Depends(require_store(Permission.READ_
 AlertManager = Annotated[Principal, Depends(require(Permission.MANAGE_ALERTS))]
 DeadLetterReader = Annotated[Principal, Depends(require(Permission.READ_DEAD_LETTERS))]
 EventsReader = Annotated[Principal, Depends(require(Permission.READ_EVENTS, allow_query_key=True))]
+StoreDashboardReader = Annotated[StoreScope, Depends(require_store(Permission.READ_DASHBOARD))]
+TaskManager = Annotated[Principal, Depends(require(Permission.MANAGE_TASKS))]

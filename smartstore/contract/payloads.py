@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -186,6 +187,78 @@ class LockerAck(Envelope):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class PickupLine(WireModel):
+    gtin: Gtin
+    quantity: int = Field(ge=1)
+
+
+class ManifestOrder(WireModel):
+    """One ready order of a locker bank, as the edge needs it to serve an offline pickup."""
+
+    order: str = Field(min_length=1, max_length=64, description="Order id, e.g. 'ORD-…'.")
+    compartment: Identifier
+    code_hash: str = Field(
+        min_length=1, max_length=256, description="Salted scrypt hash of the pickup code (pickup_codes)."
+    )
+    expires_at: Timestamp = Field(description="The code is refused after this time.")
+    lines: list[PickupLine] = Field(default_factory=list, max_length=200)
+
+
+class LockerManifest(Envelope):
+    """locker/{locker}/manifest, retained: every ready order of the bank; replaces the previous one."""
+
+    locker: Identifier
+    orders: list[ManifestOrder] = Field(default_factory=list, max_length=1000)
+
+
+class KeypadEntry(Envelope):
+    """locker/{locker}/keypad: a code typed on the bank's own keypad; the edge checks it and opens."""
+
+    request: str = Field(min_length=1, max_length=64, description="Id of this entry, for logs and audit.")
+    code: str = Field(pattern=r"^[0-9]{6,8}$", description="The 6-8 digits typed.")
+
+
+class LockerRequestPurpose(StrEnum):
+    """Why a door is opened: the first part of a `LockerCommand.request` id."""
+
+    PICKUP = "pickup"
+    LOAD = "load"
+
+
+@dataclass(frozen=True, slots=True)
+class LockerRequest:
+    """A parsed `{purpose}:{order}:{n}` request id (n counts the openings for that order)."""
+
+    purpose: LockerRequestPurpose
+    order: str
+    attempt: int
+
+    def __str__(self) -> str:
+        return f"{self.purpose.value}:{self.order}:{self.attempt}"
+
+
+def locker_request(purpose: LockerRequestPurpose, order: str, attempt: int = 1) -> str:
+    """The request id for opening a door for `order`; at most 64 characters like the field."""
+    text = str(LockerRequest(purpose, order, attempt))
+    if len(text) > 64 or ":" in order or not order:
+        raise ValueError(f"order id {order!r} cannot be carried in a request id")
+    return text
+
+
+def parse_locker_request(request: str | None) -> LockerRequest | None:
+    """`pickup:ORD-1:1` -> LockerRequest; None for any other request id (they are not errors)."""
+    if not request:
+        return None
+    parts = request.split(":")
+    if len(parts) != 3 or not parts[1] or not parts[2].isdigit():
+        return None
+    try:
+        purpose = LockerRequestPurpose(parts[0])
+    except ValueError:
+        return None
+    return LockerRequest(purpose, parts[1], int(parts[2]))
+
+
 # --- edge -> gateway signals -------------------------------------------------------------------
 
 
@@ -222,11 +295,6 @@ class StockSignal(Envelope):
         description="True: `counts` is the whole content of `zones`; anything unlisted there is 0.",
     )
     zones: list[Identifier] = Field(default_factory=list, description="Zones a snapshot covers.")
-
-
-class PickupLine(WireModel):
-    gtin: Gtin
-    quantity: int = Field(ge=1)
 
 
 class PickupSignal(Envelope):
@@ -290,6 +358,8 @@ JsonPayload = (
     | LockerEvent
     | LockerCommand
     | LockerAck
+    | LockerManifest
+    | KeypadEntry
     | ShelfSignal
     | StockSignal
     | PickupSignal

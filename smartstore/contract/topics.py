@@ -50,6 +50,9 @@ class Channel(StrEnum):
     STATUS = "status"
     SIGNAL = "signal"
     TELEMETRY = "telemetry"
+    SNAPSHOT = "snapshot"
+    MANIFEST = "manifest"
+    KEYPAD = "keypad"
 
 
 class TopicError(ValueError):
@@ -86,6 +89,13 @@ class Topic:
             return TelemetryType(self.channel[1])
         return None
 
+    @property
+    def snapshot_camera(self) -> str | None:
+        """The camera of an edge agent's annotated snapshot topic (`edge/{agent}/snapshot/{camera}`)."""
+        if self.kind is Kind.EDGE and len(self.channel) == 2 and self.channel[0] == Channel.SNAPSHOT:
+            return self.channel[1]
+        return None
+
     @classmethod
     def parse(cls, topic: str) -> Topic:
         parts = topic.split("/")
@@ -108,7 +118,9 @@ class Topic:
 _CHANNELS_BY_KIND: dict[Kind, frozenset[str]] = {
     Kind.RFID: frozenset({Channel.READS, Channel.STATUS}),
     Kind.CAMERA: frozenset({Channel.IMAGE, Channel.STATUS}),
-    Kind.LOCKER: frozenset({Channel.EVENT, Channel.CMD, Channel.ACK, Channel.STATUS}),
+    Kind.LOCKER: frozenset(
+        {Channel.EVENT, Channel.CMD, Channel.ACK, Channel.STATUS, Channel.MANIFEST, Channel.KEYPAD}
+    ),
     Kind.EDGE: frozenset({Channel.STATUS}),
     Kind.GATEWAY: frozenset({Channel.STATUS}),
 }
@@ -123,6 +135,10 @@ def _check_channel(topic: Topic, text: str) -> None:
         if len(topic.channel) == 2 and topic.channel[1] in TelemetryType.__members__.values():
             return
         raise TopicError(f"unknown telemetry topic {text!r}")
+    if topic.kind is Kind.EDGE and topic.channel[:1] == (Channel.SNAPSHOT,):
+        if len(topic.channel) == 2 and _IDENTIFIER.match(topic.channel[1]):
+            return
+        raise TopicError(f"unknown snapshot topic {text!r}")
     if len(topic.channel) != 1 or topic.channel[0] not in _CHANNELS_BY_KIND[topic.kind]:
         raise TopicError(f"unknown channel for {topic.kind.value} in {text!r}")
 
@@ -153,6 +169,16 @@ def locker_ack(store: str, locker: str) -> str:
     return _topic(store, Kind.LOCKER, locker, Channel.ACK)
 
 
+def locker_manifest(store: str, locker: str) -> str:
+    """Retained list of a locker bank's ready orders (gateway -> edge), for offline pickups."""
+    return _topic(store, Kind.LOCKER, locker, Channel.MANIFEST)
+
+
+def locker_keypad(store: str, locker: str) -> str:
+    """Codes typed on a locker bank's own keypad (controller -> edge), validated by the edge offline."""
+    return _topic(store, Kind.LOCKER, locker, Channel.KEYPAD)
+
+
 def status(store: str, kind: Kind, device: str) -> str:
     return _topic(store, kind, device, Channel.STATUS)
 
@@ -163,6 +189,11 @@ def signal(store: str, agent: str, signal_type: SignalType) -> str:
 
 def edge_telemetry(store: str, agent: str, telemetry_type: TelemetryType) -> str:
     return _topic(store, Kind.EDGE, agent, Channel.TELEMETRY, telemetry_type.value)
+
+
+def edge_snapshot(store: str, agent: str, camera: str) -> str:
+    """Retained annotated JPEG of a camera's latest inference (boxes, slot states), for dashboards."""
+    return _topic(store, Kind.EDGE, agent, Channel.SNAPSHOT, check_identifier(camera, "camera"))
 
 
 # Subscription filters. `store` may be "+" to cover every store on the broker.
@@ -182,6 +213,10 @@ def telemetry_filter(store: str = "+") -> str:
     return _filter(store, Kind.EDGE, "+", Channel.TELEMETRY, "+")
 
 
+def snapshot_filter(store: str = "+") -> str:
+    return _filter(store, Kind.EDGE, "+", Channel.SNAPSHOT, "+")
+
+
 def status_filter(store: str = "+") -> str:
     return _filter(store, "+", "+", Channel.STATUS)
 
@@ -194,6 +229,19 @@ def device_data_filters(store: str) -> list[str]:
         _filter(store, Kind.LOCKER, "+", Channel.EVENT),
         _filter(store, Kind.LOCKER, "+", Channel.ACK),
     ]
+
+
+def locker_manifest_filter(store: str) -> str:
+    return _filter(store, Kind.LOCKER, "+", Channel.MANIFEST)
+
+
+def locker_feedback_filters(store: str) -> list[str]:
+    """What the gateway reads of its lockers (read-only): door/occupancy events and command acks."""
+    return [_filter(store, Kind.LOCKER, "+", Channel.EVENT), _filter(store, Kind.LOCKER, "+", Channel.ACK)]
+
+
+def locker_keypad_filter(store: str) -> str:
+    return _filter(store, Kind.LOCKER, "+", Channel.KEYPAD)
 
 
 def locker_cmd_filter(store: str) -> str:

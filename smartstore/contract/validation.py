@@ -63,6 +63,8 @@ _CHANNEL_MODELS: dict[str, type[p.Envelope]] = {
     Channel.EVENT: p.LockerEvent,
     Channel.CMD: p.LockerCommand,
     Channel.ACK: p.LockerAck,
+    Channel.MANIFEST: p.LockerManifest,
+    Channel.KEYPAD: p.KeypadEntry,
 }
 
 
@@ -76,6 +78,8 @@ def model_for(topic: Topic) -> type[p.Envelope] | None:
         return _TELEMETRY_MODELS[telemetry_type]
     if topic.kind is Kind.CAMERA and topic.channel == (Channel.IMAGE,):
         return None
+    if topic.snapshot_camera is not None:
+        return None  # an edge agent's annotated JPEG: binary like a camera frame
     return _CHANNEL_MODELS[topic.channel[0]]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import EdgeSettings, OutboxSettings, RfidSettings, ShelfSettings
+from edge.config import EdgeSettings, OutboxSettings, RfidSettings, VisionSettings
 from smartstore.contract import topics
 from smartstore.contract.payloads import (
     DeviceState,
@@ -236,7 +236,8 @@ def fast_edge_settings(state_dir: Path, mqtt: MqttSettings, **changes: object) -
         "mqtt": mqtt,
         "tick_interval_s": 0.05,
         "rfid": RfidSettings(stock_publish_interval_s=0.2, snapshot_interval_s=30.0, persist_interval_s=30.0),
-        "shelf": ShelfSettings(confirmations=2, snapshot_interval_s=30.0),
+        # Off unless a test wants it: loading the detector costs start-up time the other tests don't need.
+        "vision": VisionSettings(enabled=False),
         "outbox": OutboxSettings(maintenance_interval_s=1.0),
     }
     values.update(changes)

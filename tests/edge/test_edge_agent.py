@@ -18,11 +18,13 @@ from edge_helpers import (
     sgtin96,
     wait_for,
 )
+from vision_models import constant_detector_model
 
 from edge.agent import PROCESSING_ERROR, EdgeAgent
 from edge.processors.base import Message, Processor
 from edge.processors.locker_pickups import LockerPickups
-from edge.processors.shelf_fill import ShelfFill
+from edge.vision.detector import OnnxDetector
+from edge.vision.processor import ShelfVisionProcessor
 from smartstore.contract import topics
 from smartstore.contract.payloads import (
     DeviceState,
@@ -124,7 +126,14 @@ def test_bad_input_is_dead_lettered_with_its_reason_and_processing_goes_on(
     processors = [
         ExplodingProcessor(),
         LockerPickups(example_store),
-        ShelfFill(example_store, settings.shelf, 0),
+        ShelfVisionProcessor(
+            example_store,
+            settings.vision,
+            0,
+            detector=OnnxDetector(
+                constant_detector_model(tmp_path / "detector.onnx", [], {0: "product", 1: "gap"}, 64)
+            ),
+        ),
     ]
     agent = start_agent(started, EdgeAgent(settings, example_store, processors=processors))
     collector = Collector(mosquitto.settings, topics.signals_filter(STORE), "edge-agent-collector2")

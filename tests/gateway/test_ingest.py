@@ -113,6 +113,20 @@ def test_stock_signals_set_zone_counts_and_figures(
     assert _metric(runtime, "smartstore_signals_applied_total", type="stock") == 2
 
 
+def test_an_rfid_snapshot_leaves_untagged_products_counted_by_hand(
+    consumer_factory: ConsumerFactory, publisher: Publisher, signals: Signals
+) -> None:
+    consumer = consumer_factory()
+    runtime = consumer.runtime
+    _set_stock(runtime, RICE, "aisle-1", 6)
+    _set_stock(runtime, MILK, "aisle-1", 2)
+    # RFID sees no milk left in aisle-1 and cannot see rice at all.
+    send(publisher, signals.stock([("aisle-1", MILK, 0)], snapshot=True, zones=["aisle-1"]))
+    wait_until(lambda: consumer.stats.applied == 1, what="the snapshot")
+    assert _row(runtime, MILK).salesfloor == 0
+    assert _row(runtime, RICE).salesfloor == 6
+
+
 def test_out_of_date_counts_do_not_overwrite_newer_ones(
     consumer_factory: ConsumerFactory, publisher: Publisher, signals: Signals
 ) -> None:

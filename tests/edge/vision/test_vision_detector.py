@@ -128,3 +128,23 @@ def test_a_model_of_another_layout_is_refused_at_load(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="not \\[1, 4 \\+ 3 classes"):
         OnnxDetector(path)
+
+
+def test_a_rectangular_model_letterboxes_into_its_own_shape(tmp_path: Path) -> None:
+    # 416 x 256: a 16:9 frame fills it with 22 rows of padding instead of 182 in a 416 x 416 input.
+    width, height = 1280, 720
+    scale = 416 / width
+    pad_y = (256 - round(height * scale)) // 2
+    box = (100.0, 200.0, 500.0, 600.0)
+    centre = ((box[0] + box[2]) / 2 * scale, (box[1] + box[3]) / 2 * scale + pad_y)
+    candidate = (*centre, (box[2] - box[0]) * scale, (box[3] - box[1]) * scale, 0, 0.9)
+    path = constant_detector_model(tmp_path / "rect.onnx", [candidate], {0: "product", 1: "gap"}, 416, 256)
+
+    detector = OnnxDetector(path)
+    [detection] = detector.detect(np.full((height, width, 3), 90, dtype=np.uint8))
+    tensor, fitted = letterbox(np.zeros((height, width, 3), dtype=np.uint8), detector.input_size)
+
+    assert (detector.input_size, detector.imgsz) == ((416, 256), 416)
+    assert tensor.shape == (1, 3, 256, 416)
+    assert (fitted.pad_x, fitted.pad_y) == (0, pad_y)
+    assert detection.box == pytest.approx(box, abs=1e-3)

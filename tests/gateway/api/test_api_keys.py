@@ -86,9 +86,19 @@ def test_fixed_keys_are_validated_and_idempotent(sessions: sessionmaker[Session]
     ("role", "allowed"),
     [
         (Role.ADMIN, set(Permission)),
-        (Role.MANAGER, set(Permission)),
-        (Role.INTEGRATOR, {Permission.READ_STORES, Permission.READ_INVENTORY, Permission.POST_MOVEMENTS}),
-        (Role.KIOSK, set()),
+        (Role.MANAGER, set(Permission) - {Permission.CREATE_ORDERS, Permission.PICKUP_WITH_CODE}),
+        (
+            Role.INTEGRATOR,
+            {
+                Permission.READ_STORES,
+                Permission.READ_INVENTORY,
+                Permission.POST_MOVEMENTS,
+                Permission.READ_ORDERS,
+                Permission.CREATE_ORDERS,
+                Permission.CANCEL_ORDERS,
+            },
+        ),
+        (Role.KIOSK, {Permission.PICKUP_WITH_CODE}),
     ],
 )
 def test_role_matrix(sessions: sessionmaker[Session], role: Role, allowed: set[Permission]) -> None:

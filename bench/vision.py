@@ -1,0 +1,302 @@
+"""Shelf vision at the edge: per-frame pipeline latency vs bare onnxruntime, and motion gating over an hour.
+
+    python bench/vision.py [--model PATH] [--frames 40] [--rounds 5] [--hour-s 3600] [--interval-s 5]
+
+**Latency.** The simulator's camera (`devices.sim.camera.ShelfCamera`, 1280x720 JPEG frames drawn by the
+detector's synthetic generator) renders a stocked shelf of the example store's `cam-1l` with a few empty
+slots. Timed per frame is `ShelfVisionProcessor.handle` on the JPEG: decode (at the reduced size the
+processor picks), motion gate (its re-check set to ~0, so every frame is inferred), letterbox, ONNX
+inference, box decode + NMS, slot fill and states. Annotated snapshots are off there (they are drawn after
+an inference, not per frame) and timed apart. The baseline is a plain `onnxruntime.InferenceSession` of the
+same model with the same thread settings, `session.run` on a ready tensor. Bare and pipeline alternate in
+`--rounds` blocks of `--frames` so both see the same machine load.
+
+**Gating.** An hour of the same camera at its frame interval with shoppers passing (the simulator's
+occluders: people and trolleys at a new place in every frame), sometimes taking 1-3 units of a slot they
+hid, and a restock every 20 minutes, through the real processor with its default settings. Counted: the
+share of frames that reach the detector, and false "empty" slot states (the slot still had stock), split
+into those judged on a frame where the slot was hidden (caused by occlusion) and the rest; the same hour
+without shoppers is run for comparison. The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnxruntime as ort
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devices.sim.camera import ShelfCamera
+from edge.config import VisionSettings
+from edge.vision.annotate import annotated_jpeg
+from edge.vision.detector import letterbox
+from edge.vision.motion import MotionSettings
+from edge.vision.processor import ShelfVisionProcessor, decode_jpeg
+from smartstore.contract import topics
+from smartstore.contract.payloads import ShelfSignal, ShelfState
+from smartstore.contract.topics import Topic
+from smartstore.contract.validation import Image
+from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
+
+CAMERA = "cam-1l"
+START = 1_750_000_000.0
+RESTOCK_EVERY_S = 1200.0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def shelf_units(store: StoreConfig, rng: random.Random, empty: int = 3) -> dict[str, int]:
+    slots = [slot for shelf in store.shelves_for_camera(CAMERA) for slot in shelf.slots]
+    units = {slot.id: slot.capacity for slot in slots}
+    for slot in rng.sample(slots, empty):
+        units[slot.id] = 0
+    return units
+
+
+def message(store: StoreConfig, jpeg: bytes) -> Image:
+    return Image(Topic.parse(topics.camera_image(store.store.id, CAMERA)), jpeg)
+
+
+# --- latency ------------------------------------------------------------------------------------
+
+
+def bare_session(model: Path, threads: int) -> ort.InferenceSession:
+    """The same options the edge detector uses: the baseline differs only in what runs around it."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def latency(
+    store: StoreConfig, camera: ShelfCamera, model: Path, args: argparse.Namespace
+) -> dict[str, float]:
+    rng = random.Random(args.seed)
+    units = shelf_units(store, rng)
+    frames = [camera.render(units).jpeg for _ in range(12)]  # same shelf, fresh sensor noise each
+    settings = VisionSettings(
+        model_path=model, motion=MotionSettings(recheck_s=1e-6), annotated_snapshots=False
+    )
+    processor = ShelfVisionProcessor(store, settings, START)
+    assert processor.detector is not None, f"model {model} not usable"
+    session = bare_session(model, settings.detector.intra_op_threads)
+    input_name = session.get_inputs()[0].name
+    tensor, _ = letterbox(decode_jpeg(frames[0], 1), processor.detector.input_size)
+    messages = [message(store, jpeg) for jpeg in frames]
+    now = START
+    for item in messages[:3]:  # warm both paths up
+        now += 1.0
+        processor.handle(item, now)
+        session.run(None, {input_name: tensor})
+    bare: list[float] = []
+    pipeline: list[float] = []
+    inferred_before = processor.counters["inferences"]
+    for _ in range(args.rounds):
+        for _ in range(args.frames):
+            started = time.perf_counter()
+            session.run(None, {input_name: tensor})
+            bare.append((time.perf_counter() - started) * 1000)
+        for index in range(args.frames):
+            now += 1.0
+            item = messages[index % len(messages)]
+            started = time.perf_counter()
+            processor.handle(item, now)
+            pipeline.append((time.perf_counter() - started) * 1000)
+    inferred = processor.counters["inferences"] - inferred_before
+    assert inferred == len(pipeline), f"only {inferred} of {len(pipeline)} frames were inferred"
+    view = processor.cameras[CAMERA]
+    frame = decode_jpeg(frames[0], view.reduction)
+    observations = {obs.slot: obs for obs in view.tracker.observations()}
+    started = time.perf_counter()
+    for _ in range(10):
+        annotated_jpeg(frame, view.detections, view.slots, view.size, observations)
+    annotate_ms = (time.perf_counter() - started) * 100
+    height, width = frame.shape[:2]
+    input_w, input_h = processor.detector.input_size
+    print(f"model {model.name}: input {input_w}x{input_h}, 1280x720 JPEG frames decoded at {width}x{height}")
+    states = list(processor.states(CAMERA).values())
+    print(f"{len(view.detections)} detections per frame; slot states {dict(Counter(states))}")
+    figures = {
+        "p50_ms": statistics.median(pipeline),
+        "p99_ms": percentile(pipeline, 0.99),
+        "bare_p50_ms": statistics.median(bare),
+        "bare_p99_ms": percentile(bare, 0.99),
+        "annotate_ms": annotate_ms,
+        "imgsz": float(processor.detector.imgsz),
+    }
+    for label, key, n in (
+        ("bare session.run:  ", "bare", len(bare)),
+        ("pipeline per frame:", "", len(pipeline)),
+    ):
+        prefix = f"{key}_" if key else ""
+        p50, p99 = figures[f"{prefix}p50_ms"], figures[f"{prefix}p99_ms"]
+        print(f"{label}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (n={n})")
+    print(f"ratio p50:             {figures['p50_ms'] / figures['bare_p50_ms']:.3f}")
+    print(f"annotated snapshot (draw + JPEG), after an inference only: {annotate_ms:.1f} ms")
+    return figures
+
+
+# --- gating -------------------------------------------------------------------------------------
+
+
+@dataclass
+class HourResult:
+    frames: int = 0
+    shopper_frames: int = 0
+    inferences: int = 0
+    false_empty_occluded: int = 0
+    false_empty_other: int = 0
+    taken: int = 0
+    restocks: int = 0
+    wrong_at_end: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Step:
+    t: float
+    shopper: bool
+    take: tuple[str, int] | None = None  # (slot, units) taken as this frame is shot
+    restock: bool = False
+
+
+def timeline(store: StoreConfig, args: argparse.Namespace) -> list[Step]:
+    """Shoppers pass (1-4 frames in view, exponential gaps), half of them take 1-3 units of a slot;
+    everything is restocked every 20 minutes. Drawn once, so the runs with and without shoppers
+    see the same stock."""
+    rng = random.Random(args.seed + 1)
+    slots = [slot.id for shelf in store.shelves_for_camera(CAMERA) for slot in shelf.slots]
+    steps: list[Step] = []
+    next_pass = rng.expovariate(1 / args.pass_every_s)
+    in_view = 0
+    next_restock = RESTOCK_EVERY_S
+    for index in range(int(args.hour_s / args.interval_s)):
+        t = index * args.interval_s
+        restock = t >= next_restock
+        if restock:
+            next_restock += RESTOCK_EVERY_S
+        if in_view == 0 and t >= next_pass:
+            in_view = rng.randint(1, 4)
+            next_pass = t + in_view * args.interval_s + rng.expovariate(1 / args.pass_every_s)
+        take = None
+        if in_view == 1 and rng.random() < 0.5:
+            take = (rng.choice(slots), rng.randint(1, 3))
+        steps.append(Step(t, in_view > 0, take, restock))
+        in_view = max(in_view - 1, 0)
+    return steps
+
+
+def hour(
+    store: StoreConfig, camera: ShelfCamera, model: Path, steps: list[Step], shoppers: bool, seed: int
+) -> HourResult:
+    processor = ShelfVisionProcessor(
+        store, VisionSettings(model_path=model, annotated_snapshots=False), START
+    )
+    units = shelf_units(store, random.Random(seed))
+    capacity = {slot.id: slot.capacity for shelf in store.shelves_for_camera(CAMERA) for slot in shelf.slots}
+    result = HourResult()
+    for step in steps:
+        if step.restock:
+            units = dict(capacity)
+            result.restocks += 1
+        if step.take is not None:
+            slot, wanted = step.take
+            took = min(units[slot], wanted)
+            units[slot] -= took
+            result.taken += took
+        frame = camera.render(units, occlude=step.shopper and shoppers)
+        result.shopper_frames += step.shopper and shoppers
+        for signal in processor.handle(message(store, frame.jpeg), START + step.t):
+            assert isinstance(signal, ShelfSignal)
+            for obs in signal.slots:
+                if obs.state is ShelfState.EMPTY and not obs.stale and units[obs.slot] > 0:
+                    if obs.slot in frame.occluded:
+                        result.false_empty_occluded += 1
+                    else:
+                        result.false_empty_other += 1
+        result.frames += 1
+    result.inferences = processor.counters["inferences"]
+    truth = {
+        slot: "empty" if n == 0 else "low" if n / capacity[slot] < store.store.shelf_low_fill else "ok"
+        for slot, n in units.items()
+    }
+    result.wrong_at_end = [
+        f"{slot}: {state} (truth {truth[slot]}, {units[slot]}/{capacity[slot]})"
+        for slot, state in processor.states(CAMERA).items()
+        if state != truth[slot]
+    ]
+    return result
+
+
+def print_hour(label: str, result: HourResult) -> None:
+    share = result.inferences / result.frames
+    print(
+        f"{label}: {result.inferences} of {result.frames} frames reached the detector ({share:.1%}), "
+        f"{result.shopper_frames} frames with a shopper; "
+        f"false empty: {result.false_empty_occluded} on a hidden slot, {result.false_empty_other} other; "
+        f"{result.taken} units taken, {result.restocks} restocks; "
+        f"{len(result.wrong_at_end)} slots differ from the truth at the end"
+    )
+    for line in result.wrong_at_end[:8]:
+        print(f"    {line}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=VisionSettings().model_path, help="ONNX detector")
+    parser.add_argument("--frames", type=int, default=40, help="frames per timed block")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating bare / pipeline blocks")
+    parser.add_argument("--hour-s", type=float, default=3600.0, help="simulated time of the gating run")
+    parser.add_argument("--interval-s", type=float, default=5.0, help="camera frame interval (the store's)")
+    parser.add_argument("--pass-every-s", type=float, default=60.0, help="mean time between shoppers")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if not args.model.is_file():
+        parser.error(f"no model at {args.model}")
+    store = load_store(EXAMPLE_STORE)
+    config = next(c for c in store.devices.cameras if c.id == CAMERA)
+    camera = ShelfCamera(config, store.shelves_for_camera(CAMERA), args.seed)
+    print(f"rendering {CAMERA} ({config.width}x{config.height}) ...", flush=True)
+    figures = latency(store, camera, args.model, args)
+    print(f"simulating {args.hour_s:.0f} s at one frame per {args.interval_s:g} s ...", flush=True)
+    steps = timeline(store, args)
+    crowded = hour(store, camera, args.model, steps, True, args.seed)
+    print_hour("with shoppers   ", crowded)
+    quiet = hour(store, camera, args.model, steps, False, args.seed)
+    print_hour("without shoppers", quiet)
+    print(
+        json.dumps(
+            {
+                "bench": "vision",
+                "p50_ms": round(figures["p50_ms"], 2),
+                "p99_ms": round(figures["p99_ms"], 2),
+                "bare_p50_ms": round(figures["bare_p50_ms"], 2),
+                "ratio": round(figures["p50_ms"] / figures["bare_p50_ms"], 3),
+                "imgsz": int(figures["imgsz"]),
+                "bare_p99_ms": round(figures["bare_p99_ms"], 2),
+                "annotate_ms": round(figures["annotate_ms"], 2),
+                "gated_share": round(crowded.inferences / crowded.frames, 4),
+                "gated_frames": crowded.frames,
+                "false_empty_occlusion": crowded.false_empty_occluded,
+                "false_empty_other": crowded.false_empty_other,
+                "false_empty_no_shoppers": quiet.false_empty_occluded + quiet.false_empty_other,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

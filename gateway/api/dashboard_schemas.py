@@ -1,0 +1,151 @@
+"""Response models of the dashboard's routes: restock tasks, KPIs, history, planogram, RFID telemetry."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from gateway.api.schemas import UtcDatetime
+from smartstore.contract.payloads import ShelfState
+
+TaskStateName = Literal["open", "acknowledged", "resolved", "closed"]
+TaskKindName = Literal["restock_from_backroom", "reorder"]
+
+
+class TaskPublic(BaseModel):
+    id: int
+    store: str
+    slot: str
+    shelf: str | None
+    camera: str
+    gtin: str
+    name: str | None
+    kind: TaskKindName = Field(
+        description="restock_from_backroom while units are counted in the backroom, else reorder."
+    )
+    backroom: int | None = Field(description="Units counted in backroom zones now.")
+    slot_state: Literal["empty", "low"] = Field(description="The slot's latest empty/low state.")
+    state: TaskStateName
+    rank: int | None = Field(None, description="1 = most urgent; null for closed tasks and live events.")
+    opened_at: UtcDatetime = Field(description="When the slot went empty or low.")
+    updated_at: UtcDatetime
+    acknowledged_at: UtcDatetime | None
+    acknowledged_by: str | None
+    resolved_at: UtcDatetime | None
+    resolved_by: str | None
+    closed_at: UtcDatetime | None
+    closed_by: str | None = Field(description="'camera' when the camera saw the slot ok again.")
+    history: list[dict[str, Any]]
+
+
+class TaskList(BaseModel):
+    items: list[TaskPublic]
+
+
+class Kpis(BaseModel):
+    store: str
+    at: UtcDatetime
+    osa: float | None = Field(description="On-shelf availability: (ok + low slots) / slots planned, 0..1.")
+    slots_planned: int
+    slots_ok: int
+    slots_low: int
+    slots_empty: int
+    slots_unknown: int
+    open_oos_slots: int = Field(description="Slots the camera sees empty now.")
+    open_tasks: int = Field(description="Restock tasks not closed yet.")
+    mean_time_to_replenish_s: float | None = Field(
+        description="Mean empty/low -> ok time of tasks the camera closed today (store time zone)."
+    )
+    replenished_today: int
+    pickups_waiting: int | None = Field(description="Null while the gateway has no pickup orders.")
+    pickups_overdue: int | None
+    devices: int
+    devices_offline: int
+
+
+class OsaPoint(BaseModel):
+    at: UtcDatetime
+    osa: float | None
+    ok: int
+    low: int
+    empty: int
+    unknown: int
+
+
+class OsaHistory(BaseModel):
+    store: str
+    points: list[OsaPoint] = Field(description="Samples oldest first; the last point is now.")
+
+
+class OosPeriod(BaseModel):
+    task: int
+    slot: str
+    gtin: str
+    name: str | None
+    slot_state: str
+    opened_at: UtcDatetime
+    closed_at: UtcDatetime | None
+    duration_s: float
+    live: bool
+
+
+class OosHistory(BaseModel):
+    store: str
+    periods: list[OosPeriod] = Field(description="Longest first.")
+
+
+class SlotPlan(BaseModel):
+    id: str
+    gtin: str
+    name: str | None
+    facings: int
+    capacity: int
+    polygon: list[list[float]] = Field(description="Outline in camera pixels.")
+    state: ShelfState = Field(description="Camera-observed state; unknown when never observed.")
+    fill: float | None
+    stale: bool
+    since: UtcDatetime | None = Field(description="When the slot entered its state.")
+    updated_at: UtcDatetime | None
+
+
+class ShelfPlan(BaseModel):
+    id: str
+    zone: str
+    camera: str | None
+    slots: list[SlotPlan]
+
+
+class CameraPlan(BaseModel):
+    id: str
+    width: int
+    height: int
+    interval_s: float
+    shelves: list[str]
+
+
+class Planogram(BaseModel):
+    store: str
+    cameras: list[CameraPlan]
+    shelves: list[ShelfPlan]
+
+
+class ReaderTelemetry(BaseModel):
+    reader: str
+    agent: str
+    online: bool
+    reads_per_s: float
+    unique_tags: int
+    tags_in_zones: int
+    read_ages: dict[str, int]
+    clock_offset_s: float | None = None
+    antennas_down: list[int] = []
+    ts: UtcDatetime
+    received_at: UtcDatetime
+    series: list[tuple[UtcDatetime, float]] = Field(description="(ts, reads_per_s), oldest first.")
+
+
+class RfidTelemetryPublic(BaseModel):
+    store: str
+    readers: list[ReaderTelemetry]
+    rejected_reads: dict[str, int]

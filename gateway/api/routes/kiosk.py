@@ -1,0 +1,79 @@
+"""The locker kiosk: its touch-screen page at /kiosk/{store}/{locker} and the key check it starts with."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+
+import dashboard
+from gateway.api.deps import RuntimeDep, StoreScope, require_store
+from gateway.api.errors import ApiError, ErrorResponse
+from gateway.security import Permission, Role
+
+logger = logging.getLogger(__name__)
+
+# __path__, not __file__: an editable install may expose `dashboard` as a namespace package.
+KIOSK_DIR = Path(next(iter(dashboard.__path__))).resolve() / "static" / "kiosk"
+ASSETS = {"kiosk.js": "text/javascript", "kiosk.css": "text/css"}
+# The page and its code change with releases only; a kiosk must still pick them up after one.
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+router = APIRouter(tags=["kiosk"], include_in_schema=False)
+api_router = APIRouter(tags=["lockers"])
+KioskScope = Annotated[StoreScope, Depends(require_store(Permission.PICKUP_WITH_CODE))]
+LockerId = Annotated[str, PathParam(max_length=64, description="Locker bank id, as in the store file.")]
+
+
+def _file(name: str, media_type: str) -> FileResponse:
+    path = KIOSK_DIR / name
+    if not path.is_file():
+        logger.error("kiosk file %s is missing", path)
+        raise ApiError(404, "not_found", "the kiosk page is not installed")
+    return FileResponse(path, media_type=media_type, headers=NO_CACHE)
+
+
+# Declared before the page route: `/kiosk/assets/kiosk.js` must not be read as store "assets".
+@router.get("/kiosk/assets/{name}")
+def kiosk_asset(name: str) -> FileResponse:
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise ApiError(404, "not_found", f"no kiosk file {name!r}")
+    return _file(name, media_type)
+
+
+@router.get("/kiosk/{store}/{locker}")
+def kiosk_page(store: str, locker: str, runtime: RuntimeDep) -> FileResponse:
+    """The page itself holds no data: it asks for the kiosk key and talks to the API with it."""
+    config = runtime.stores.get(store)
+    if config is None or all(bank.id != locker for bank in config.devices.lockers):
+        raise ApiError(404, "unknown_locker", f"no locker bank {locker!r} in store {store!r}")
+    return _file("index.html", "text/html; charset=utf-8")
+
+
+@api_router.get(
+    "/stores/{store}/lockers/{locker}/kiosk",
+    responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+    summary="What a kiosk page needs to start; only a kiosk key of the store gets it",
+)
+def kiosk_hello(scope: KioskScope, locker: LockerId) -> dict[str, Any]:
+    # Admins may enter codes through the API, but the customer-facing page runs on kiosk keys only:
+    # a stronger key left in a public screen's storage would be a gift.
+    if scope.principal.role is not Role.KIOSK:
+        raise ApiError(403, "kiosk_key_required", "the kiosk page needs a key with the kiosk role")
+    bank = next((b for b in scope.store.devices.lockers if b.id == locker), None)
+    if bank is None:
+        raise ApiError(404, "unknown_locker", f"no locker bank {locker!r} in store {scope.store_id!r}")
+    info = scope.store.store
+    return {
+        "store": scope.store_id,
+        "store_name": info.name,
+        "locker": bank.id,
+        "compartments": len(bank.compartments),
+        "max_wrong_codes": info.pickup_max_failures,
+        "lockout_minutes": info.pickup_lockout_minutes,
+    }

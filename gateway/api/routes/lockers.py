@@ -1,0 +1,158 @@
+"""Lockers: the compartments overview, a kiosk's pickup by code (throttled), compartment service."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from gateway import orders as domain
+from gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
+from gateway.api.errors import ApiError, ErrorResponse
+from gateway.api.locker_schemas import PickupOpened, PickupRequest, ServiceRequest
+from gateway.api.routes.pickup_orders import NO_STORE, LockerManager, order_error, publish, who
+from gateway.code_pickup import PickupAttempt, PickupResult, pickup_with_code
+from gateway.db.lockers import PickupOrder
+from gateway.dbutil import begin_write, utc_now
+from gateway.locker_store import set_service
+from gateway.locker_views import locker_overview
+from gateway.order_store import OrderError, Outcome
+from gateway.security import Permission
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["lockers"])
+KioskScope = Annotated[StoreScope, Depends(require_store(Permission.PICKUP_WITH_CODE))]
+LockerId = Annotated[str, Path(max_length=64, description="Locker bank id, as in the store file.")]
+
+# Refusals of a code: HTTP status, error code, message for people (the kiosk shows its own words).
+_REFUSALS: dict[PickupResult, tuple[int, str, str]] = {
+    PickupResult.WRONG: (401, "code_not_recognised", "code not recognised"),
+    PickupResult.LOCKED: (423, "locked", "too many wrong codes; this locker is locked for a while"),
+    PickupResult.NOT_READY: (409, "order_not_ready", "the order is not in the locker yet"),
+    PickupResult.USED: (409, "code_already_used", "this code has already opened its door"),
+    PickupResult.EXPIRED: (410, "code_expired", "the order was not collected in time"),
+}
+
+
+@router.get(
+    "/stores/{store}/lockers",
+    responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+    summary="Every compartment with its state and order; orders waiting and overdue",
+)
+def read_lockers(scope: LockerManager, session: SessionDep) -> dict[str, Any]:
+    return locker_overview(session, scope.store, utc_now())
+
+
+def _refusal(attempt: PickupAttempt) -> JSONResponse:
+    status, code, message = _REFUSALS[attempt.result]
+    extra: dict[str, Any] = {}
+    headers = dict(NO_STORE)
+    if attempt.tries_left is not None:
+        extra["tries_left"] = attempt.tries_left
+    if attempt.retry_after_s is not None:
+        extra["retry_after_s"] = math.ceil(attempt.retry_after_s)
+        headers["Retry-After"] = str(extra["retry_after_s"])
+    error: dict[str, Any] = {"code": code, "message": message}
+    if extra:
+        error["details"] = [extra]
+    # `tries_left` / `retry_after_s` also at the top level, where a kiosk page reads them.
+    return JSONResponse({"error": error, **extra}, status_code=status, headers=headers)
+
+
+def _undo_open(session: Session, order_id: str) -> None:
+    """The door could not be told to open: the code must work again."""
+    begin_write(session)
+    order = session.get(PickupOrder, order_id, with_for_update=True, populate_existing=True)
+    if order is not None and order.state == domain.OrderState.READY.value:
+        order.code_used_at = None
+        session.commit()
+
+
+@router.post(
+    "/stores/{store}/lockers/{locker}/pickup",
+    response_model=PickupOpened,
+    responses={
+        401: {"model": ErrorResponse, "description": "Code not recognised (`tries_left` says how many)."},
+        409: {"model": ErrorResponse, "description": "Order not in the locker yet, or code used."},
+        410: {"model": ErrorResponse, "description": "The order expired."},
+        423: {"model": ErrorResponse, "description": "Locked after wrong codes (`retry_after_s`)."},
+        503: {"model": ErrorResponse, "description": "No link to the locker: use its keypad."},
+    },
+    summary="A customer's code at the locker's kiosk: opens the order's door",
+)
+def pickup(
+    scope: KioskScope, runtime: RuntimeDep, session: SessionDep, locker: LockerId, body: PickupRequest
+) -> JSONResponse:
+    link = runtime.lockers
+    if link is None or not link.connected:
+        raise ApiError(503, "locker_offline", "the locker cannot be reached from here; use its keypad")
+    try:
+        attempt = pickup_with_code(
+            session,
+            scope.store,
+            locker,
+            body.code,
+            by=who(scope),
+            at=utc_now(),
+            secret=link.secret,
+            order_hint=body.order,
+        )
+    except OrderError as error:
+        session.rollback()
+        raise order_error(error) from None
+    session.commit()
+    if attempt.result is not PickupResult.OPENED:
+        publish(runtime, Outcome(None, attempt.events, attempt.lockers))
+        return _refusal(attempt)
+    assert attempt.order is not None
+    assert attempt.compartment is not None
+    assert attempt.request is not None
+    if not link.open_door(scope.store_id, locker, attempt.compartment, attempt.request):
+        _undo_open(session, attempt.order.id)
+        raise ApiError(503, "locker_offline", "the locker cannot be reached from here; use its keypad")
+    publish(runtime, Outcome(attempt.order, attempt.events, attempt.lockers))
+    opened = PickupOpened(
+        door=attempt.compartment,
+        door_number=domain.door_number(attempt.compartment),
+        order=attempt.order.id,
+        locker=locker,
+        request=attempt.request,
+    )
+    return JSONResponse(opened.model_dump(mode="json"), headers=NO_STORE)
+
+
+@router.post(
+    "/stores/{store}/lockers/{locker}/compartments/{compartment}/service",
+    responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+    summary="Take a compartment in or out of service; clear what it was flagged for",
+)
+def service_compartment(
+    scope: LockerManager,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    locker: LockerId,
+    compartment: Annotated[str, Path(max_length=64)],
+    body: ServiceRequest,
+) -> dict[str, Any]:
+    try:
+        view = set_service(
+            session,
+            scope.store,
+            locker,
+            compartment,
+            in_service=body.in_service,
+            clear_attention=body.clear_attention,
+            at=utc_now(),
+        )
+    except OrderError as error:
+        session.rollback()
+        raise order_error(error) from None
+    session.commit()
+    logger.info("%s set %s/%s: %s", who(scope), locker, compartment, body.model_dump(exclude_none=True))
+    publish(runtime, Outcome(None, [("lockers", scope.store_id, view)]))
+    return view

@@ -1,0 +1,108 @@
+"""Locker tables: pickup orders with their lines and history, compartment states, code lockouts, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gateway.db.models import Base
+
+
+class PickupOrder(Base):
+    """A buy-online-pick-up-in-store order; lifecycle in gateway/orders.py."""
+
+    __tablename__ = "pickup_orders"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, comment="ORD-XXXXXXXX")
+    store_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    external_ref: Mapped[str | None] = mapped_column(String(200), comment="The integrator's reference.")
+    size: Mapped[str] = mapped_column(String(1), comment="Smallest compartment size it fits in.")
+    locker_id: Mapped[str | None] = mapped_column(String(64))
+    compartment_id: Mapped[str | None] = mapped_column(String(64))
+    # HMAC of (bank, code): set while the code is live (loaded, ready), NULL after, so the unique
+    # constraint below holds among live codes only (NULLs are distinct in both engines).
+    code_lookup: Mapped[str | None] = mapped_column(String(64))
+    code_hash: Mapped[str | None] = mapped_column(String(200), comment="Salted scrypt; never the code.")
+    code_used_at: Mapped[datetime | None] = mapped_column(comment="When the code last opened the door.")
+    expires_at: Mapped[datetime | None]
+    load_requests: Mapped[int] = mapped_column(Integer, default=0)
+    pickup_requests: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    lines: Mapped[list[PickupOrderLine]] = relationship(
+        order_by="PickupOrderLine.line", lazy="selectin", cascade="all, delete-orphan"
+    )
+    transitions: Mapped[list[OrderTransition]] = relationship(
+        order_by="OrderTransition.id", lazy="selectin", cascade="all, delete-orphan"
+    )
+    __table_args__ = (
+        UniqueConstraint("store_id", "locker_id", "code_lookup", name="uq_pickup_live_code"),
+        Index("ix_pickup_orders_store_state", "store_id", "state"),
+        Index("ix_pickup_orders_code_lookup", "code_lookup"),
+    )
+
+
+class PickupOrderLine(Base):
+    __tablename__ = "pickup_order_lines"
+    order_id: Mapped[str] = mapped_column(ForeignKey("pickup_orders.id"), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True, comment="1-based position in the order.")
+    gtin: Mapped[str] = mapped_column(String(14))
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class OrderTransition(Base):
+    """One step of an order's lifecycle: who moved it from what to what, when and why."""
+
+    __tablename__ = "pickup_order_transitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("pickup_orders.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class CompartmentState(Base):
+    """What the gateway knows of one compartment: service, sensors, the order in it, attention needed."""
+
+    __tablename__ = "locker_compartments"
+    store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locker_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    compartment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[str] = mapped_column(String(1))
+    in_service: Mapped[bool] = mapped_column(default=True)
+    occupied: Mapped[bool | None] = mapped_column(comment="Occupancy sensor; NULL until first reported.")
+    door_open: Mapped[bool] = mapped_column(default=False)
+    # Unique: an order sits in one compartment at most.
+    order_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    needs_attention: Mapped[str | None] = mapped_column(String(200), comment="Why an associate must look.")
+    updated_at: Mapped[datetime]
+
+
+class CodeLockout(Base):
+    """Wrong-code counter of one scope ('bank:{locker}' or 'order:{id}') within a store."""
+
+    __tablename__ = "pickup_code_lockouts"
+    store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+
+
+class CodeAttempt(Base):
+    """Audit of every code entered at a kiosk: outcome, never the code itself."""
+
+    __tablename__ = "pickup_code_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(String(64))
+    locker_id: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(String(32), comment="opened, wrong, locked, used, ...")
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(100), comment="The kiosk key (name and prefix).")
+    __table_args__ = (Index("ix_pickup_code_attempts_store_at", "store_id", "at"),)

@@ -1,0 +1,225 @@
+"""Load, ready, kiosk pickup on a real Mosquitto: open commands, door events, acks, manifests, throttling."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from api_helpers import BERLIN, Keys, auth, stock, wait_until
+from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.locker_link import LockerLink
+from gateway.runtime import GatewayRuntime
+from smartstore import pickup_codes
+from smartstore.contract import payloads as p
+from smartstore.contract import topics
+
+ORDERS = f"/api/v1/stores/{BERLIN}/pickup-orders"
+LOCKERS = f"/api/v1/stores/{BERLIN}/lockers"
+PICKUP = f"{LOCKERS}/locker-1/pickup"
+RICE = "09506000100098"
+SECRET = b"api-test-pickup-code-lookup-secret"
+
+
+class FakeLockerBank:
+    """Stands in for locker-1's controller on the broker: records commands and manifests, sends events."""
+
+    def __init__(self, url: str) -> None:
+        self.commands: list[p.LockerCommand] = []
+        self.manifests: list[p.LockerManifest] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"locker-{uuid.uuid4().hex[:6]}")
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        host, port = url.removeprefix("mqtt://").split(":")
+        self.client.connect(host, int(port))
+        self.client.loop_start()
+        self.client.subscribe(
+            [(topics.locker_cmd(BERLIN, "locker-1"), 1), (topics.locker_manifest(BERLIN, "locker-1"), 1)]
+        )
+        assert self._subscribed.wait(5)
+        self.seq = 0
+
+    def _on_message(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+        data = json.loads(message.payload)
+        with self._lock:
+            if message.topic.endswith("/cmd"):
+                self.commands.append(p.LockerCommand.model_validate(data))
+            else:
+                self.manifests.append(p.LockerManifest.model_validate(data))
+
+    def send(self, model: type[p.Envelope], channel: str, **fields: Any) -> None:
+        self.seq += 1
+        payload = model(**p.envelope(self.seq), **fields)
+        topic = (
+            topics.locker_event(BERLIN, "locker-1")
+            if channel == "event"
+            else topics.locker_ack(BERLIN, "locker-1")
+        )
+        self.client.publish(topic, p.encode(payload), qos=1).wait_for_publish(5)
+
+    def door(
+        self, compartment: str, event: str, occupied: bool | None = None, request: str | None = None
+    ) -> None:
+        self.send(
+            p.LockerEvent,
+            "event",
+            compartment=compartment,
+            event=p.LockerEventType(event),
+            occupied=occupied,
+            request=request,
+        )
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def link(api_runtime: GatewayRuntime, mosquitto: Any) -> Iterator[LockerLink]:
+    api_runtime.settings = api_runtime.settings.model_copy(update={"mqtt": mosquitto.settings})
+    started = LockerLink(api_runtime, secret=SECRET)
+    api_runtime.lockers = started
+    started.start()
+    assert started.wait_ready(10)
+    yield started
+    started.stop()
+    api_runtime.lockers = None
+
+
+@pytest.fixture
+def bank(mosquitto: Any) -> Iterator[FakeLockerBank]:
+    fake = FakeLockerBank(mosquitto.url)
+    yield fake
+    fake.close()
+
+
+def new_order(client: TestClient, keys: Keys, quantity: int = 1) -> str:
+    response = client.post(
+        ORDERS,
+        json={"lines": [{"gtin": RICE, "quantity": quantity}]},
+        headers=auth(keys.integrator) | {"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def state(client: TestClient, keys: Keys, order: str) -> str:
+    return str(client.get(f"{ORDERS}/{order}", headers=auth(keys.manager)).json()["state"])
+
+
+def test_load_ready_and_pickup_over_mqtt(
+    client: TestClient, keys: Keys, api_runtime: GatewayRuntime, link: LockerLink, bank: FakeLockerBank
+) -> None:
+    stock(api_runtime, BERLIN, RICE, zone="aisle-1", quantity=5)
+    order = new_order(client, keys)
+    loaded = client.post(f"{ORDERS}/{order}/load", headers=auth(keys.manager))
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.headers["cache-control"] == "no-store"
+    body = loaded.json()
+    code = body["code"]
+    assert (body["compartment"], body["door_number"], body["command_sent"]) == ("c01", 1, True)
+    assert body["order"]["state"] == "loaded"
+    assert body["qr"] == code
+    wait_until(lambda: len(bank.commands) == 1, what="the load command on the wire")
+    assert (bank.commands[0].compartment, bank.commands[0].request) == ("c01", f"load:{order}:1")
+    # The code is not valid before the goods are inside.
+    early = client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk))
+    assert early.status_code == 409
+    assert early.json()["error"]["code"] == "order_not_ready"
+    bank.door("c01", "door_opened", occupied=False, request=f"load:{order}:1")
+    bank.door("c01", "occupancy_changed", occupied=True)
+    bank.door("c01", "door_closed", occupied=True)
+    wait_until(lambda: state(client, keys, order) == "ready", what="the order to become ready")
+    wait_until(lambda: any(m.orders for m in bank.manifests), what="a manifest with the order")
+    ready_manifest = next(m for m in bank.manifests if m.orders)
+    assert ready_manifest.orders[0].order == order
+    assert pickup_codes.verify_code(code, ready_manifest.orders[0].code_hash)
+    assert code not in json.dumps(ready_manifest.model_dump(mode="json"))
+    wrong = client.post(PICKUP, json={"code": f"{(int(code) + 1) % 10**6:06d}"}, headers=auth(keys.kiosk))
+    assert wrong.status_code == 401
+    assert wrong.json()["tries_left"] == 4
+    assert wrong.json()["error"]["code"] == "code_not_recognised"
+    opened = client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk))
+    assert opened.status_code == 200, opened.text
+    assert opened.json() == {
+        "door": "c01",
+        "door_number": 1,
+        "order": order,
+        "locker": "locker-1",
+        "request": f"pickup:{order}:1",
+    }
+    wait_until(lambda: len(bank.commands) == 2, what="the pickup command on the wire")
+    assert bank.commands[1].request == f"pickup:{order}:1"
+    wait_until(lambda: not bank.manifests[-1].orders, what="the used code to leave the manifest")
+    used = client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk))
+    assert used.json()["error"]["code"] == "code_already_used"
+    overview = client.get(LOCKERS, headers=auth(keys.manager)).json()
+    c01 = overview["lockers"][0]["compartments"][0]
+    assert (c01["compartment"], c01["occupied"], c01["door_open"]) == ("c01", True, False)
+    assert c01["order"]["id"] == order
+    assert overview["waiting"] == 1
+
+
+def test_a_door_that_fails_to_open_gives_the_code_back(
+    client: TestClient, keys: Keys, api_runtime: GatewayRuntime, link: LockerLink, bank: FakeLockerBank
+) -> None:
+    stock(api_runtime, BERLIN, RICE, zone="aisle-1", quantity=5)
+    order = new_order(client, keys)
+    code = client.post(f"{ORDERS}/{order}/load", headers=auth(keys.manager)).json()["code"]
+    # Garbage from a device is logged and skipped; the link carries on.
+    bank.client.publish(topics.locker_event(BERLIN, "locker-1"), b"{not json", qos=1).wait_for_publish(5)
+    bank.door("c99", "door_closed", occupied=True)  # a compartment the store file does not have
+    bank.door("c01", "door_closed", occupied=True)
+    wait_until(lambda: state(client, keys, order) == "ready", what="ready")
+    assert client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk)).status_code == 200
+    bank.send(p.LockerAck, "ack", request=f"pickup:{order}:1", result="failed", reason="jammed: latch stuck")
+    c01 = lambda: client.get(LOCKERS, headers=auth(keys.manager)).json()["lockers"][0]["compartments"][0]  # noqa: E731
+    wait_until(lambda: c01()["needs_attention"] is not None, what="the compartment to be flagged")
+    assert c01()["needs_attention"] == "pickup open failed: jammed: latch stuck"
+    again = client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk))
+    assert again.status_code == 200
+    assert again.json()["request"] == f"pickup:{order}:2"
+
+
+def test_lockout_and_service(
+    client: TestClient, keys: Keys, api_runtime: GatewayRuntime, link: LockerLink, bank: FakeLockerBank
+) -> None:
+    stock(api_runtime, BERLIN, RICE, zone="aisle-1", quantity=5)
+    service = f"{LOCKERS}/locker-1/compartments/c01/service"
+    out = client.post(service, json={"in_service": False}, headers=auth(keys.manager))
+    assert out.json()["in_service"] is False
+    assert client.post(service, json={"in_service": False}, headers=auth(keys.kiosk)).status_code == 403
+    order = new_order(client, keys)
+    loaded = client.post(f"{ORDERS}/{order}/load", headers=auth(keys.manager)).json()
+    assert loaded["compartment"] == "c02"  # c01 is out of service
+    for left in (4, 3, 2, 1, 0):
+        response = client.post(PICKUP, json={"code": "999999"}, headers=auth(keys.kiosk))
+        assert (response.status_code, response.json()["tries_left"]) == (401, left)
+    locked = client.post(PICKUP, json={"code": loaded["code"]}, headers=auth(keys.kiosk))
+    assert locked.status_code == 423
+    assert locked.json()["error"]["code"] == "locked"
+    assert 14 * 60 < locked.json()["retry_after_s"] <= 15 * 60
+    assert int(locked.headers["retry-after"]) == locked.json()["retry_after_s"]
+    alerts = client.get(f"/api/v1/stores/{BERLIN}/alerts", headers=auth(keys.manager)).json()["items"]
+    assert [a["cause"] for a in alerts] == ["locker.code_lockout:locker-1"]
+    assert client.post(PICKUP, json={"code": "123456"}, headers=auth(keys.manager)).status_code == 403
+    assert (
+        client.post(f"{LOCKERS}/locker-9/pickup", json={"code": "1"}, headers=auth(keys.kiosk)).status_code
+        == 404
+    )
+
+
+def test_without_the_locker_link_the_kiosk_says_use_the_keypad(
+    client: TestClient, keys: Keys, api_runtime: GatewayRuntime
+) -> None:
+    response = client.post(PICKUP, json={"code": "123456"}, headers=auth(keys.kiosk))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "locker_offline"
