@@ -25,6 +25,7 @@ from smartstore.children import Child
 from smartstore.contract import topics
 from smartstore.contract.payloads import new_event_id, utc_now
 from smartstore.demo_lockers import locker_lines
+from smartstore.demo_orders import DemoOrderTraffic, OrderTrafficSettings
 from smartstore.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class DemoSettings(BaseModel):
     startup_timeout_s: float = Field(90.0, gt=0)
     stop_timeout_s: float = Field(10.0, gt=0)
     outages: tuple[Outage, ...] | None = Field(None, description="Devices to unplug; None = the default one.")
+    order_every_s: float = Field(40.0, ge=0, description="Simulated pickup orders this often; 0 = none.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +84,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         f"{DEFAULT_OUTAGE_READER}@{DEFAULT_OUTAGE_START_S:g}+{DEFAULT_OUTAGE_DURATION_S:g}",
     )
     parser.add_argument("--no-outage", action="store_true", help="unplug no device")
+    parser.add_argument(
+        "--order-every",
+        type=float,
+        default=40.0,
+        help="a simulated web order loaded into a locker and collected with its code this often "
+        "(seconds; 0 = none, default 40)",
+    )
 
 
 def outage_text(outage: Outage) -> str:
@@ -351,6 +360,7 @@ def settings_from_args(args: argparse.Namespace) -> DemoSettings:
         seed=args.seed,
         data_dir=args.data_dir,
         outages=() if args.no_outage else (tuple(Outage.parse(text) for text in args.outage) or None),
+        order_every_s=args.order_every,
     )
 
 
@@ -381,7 +391,17 @@ def run(args: argparse.Namespace) -> int:
         if demo.stopping.is_set():
             return 0
         print(banner(demo, keys), flush=True)
-        return demo.wait()
+        if settings.order_every_s > 0:
+            base = f"http://{LOOPBACK}:{settings.http_port}"
+            traffic = DemoOrderTraffic(
+                OrderTrafficSettings(base, interval_s=settings.order_every_s, seed=settings.seed), store, keys
+            )
+            traffic.start()
+        try:
+            return demo.wait()
+        finally:
+            if settings.order_every_s > 0:
+                traffic.close()
     except BrokerStartError as error:
         print(f"smartstore demo: {error}", file=sys.stderr)
         return 1

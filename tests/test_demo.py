@@ -93,6 +93,7 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
         sys.executable,
         *("-m", "smartstore.cli", "demo", "--duration", str(DURATION_S)),
         *("--http-port", str(http_port), "--mqtt-port", str(mqtt_port), "--data-dir", str(data_dir)),
+        *("--order-every", "8"),
     ]
     env = {
         **os.environ,
@@ -206,7 +207,19 @@ def test_demo_runs_a_store_end_to_end(demo: RunningDemo) -> None:
     assert float(rejected[0].rsplit(" ", 1)[1]) >= 1
     assert integrator.get("/api/v1/dead-letters").status_code == 403  # integrators may not read them
 
-    # 5. The duration elapses: children stopped, broker stopped, exit 0; logs were kept.
+    # 5. Simulated web orders go through the lockers on their own: loaded, collected with the code.
+    def collected() -> list[dict[str, Any]] | None:
+        response = admin.get(f"/api/v1/stores/{store_id}/pickup-orders", params={"state": "picked_up"})
+        if response.status_code != 200:
+            return None
+        body = response.json()
+        orders: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
+        return orders or None
+
+    picked_up = poll(collected, timeout=30, interval=1)
+    assert picked_up, "no simulated order was collected from a locker\n" + demo.diagnostics()
+
+    # 6. The duration elapses: children stopped, broker stopped, exit 0; logs were kept.
     exit_code = demo.process.wait(DURATION_S + 60)
     assert exit_code == 0, demo.diagnostics()
     for name in ("gateway", "edge", "sim"):
