@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -66,6 +67,20 @@ def who(scope: StoreScope) -> str:
 
 def order_error(error: OrderError) -> ApiError:
     return ApiError(error.status, error.code, error.message, details=error.details)
+
+
+def _transition(session: Session, runtime: GatewayRuntime, apply: Callable[[], Outcome]) -> dict[str, Any]:
+    """Move one order on (cancel, pick), commit, then announce it; a refused move changes nothing."""
+    try:
+        outcome = apply()
+    except OrderError as error:
+        session.rollback()
+        raise order_error(error) from None
+    assert outcome.order is not None
+    view = detail(session, outcome.order)
+    session.commit()
+    publish(runtime, outcome)
+    return view
 
 
 def publish(runtime: GatewayRuntime, outcome: Outcome) -> None:
@@ -187,16 +202,9 @@ def read_pickup_order(scope: OrderReader, session: SessionDep, order: str) -> di
 def cancel_pickup_order(
     scope: OrderCanceller, runtime: RuntimeDep, session: SessionDep, order: str
 ) -> dict[str, Any]:
-    try:
-        outcome = cancel_order(session, scope.store, order, by=who(scope), at=utc_now())
-    except OrderError as error:
-        session.rollback()
-        raise order_error(error) from None
-    assert outcome.order is not None
-    view = detail(session, outcome.order)
-    session.commit()
-    publish(runtime, outcome)
-    return view
+    return _transition(
+        session, runtime, lambda: cancel_order(session, scope.store, order, by=who(scope), at=utc_now())
+    )
 
 
 @router.post(
@@ -208,16 +216,9 @@ def cancel_pickup_order(
 def pick_pickup_order(
     scope: LockerManager, runtime: RuntimeDep, session: SessionDep, order: str
 ) -> dict[str, Any]:
-    try:
-        outcome = start_picking(session, scope.store, order, by=who(scope), at=utc_now())
-    except OrderError as error:
-        session.rollback()
-        raise order_error(error) from None
-    assert outcome.order is not None
-    view = detail(session, outcome.order)
-    session.commit()
-    publish(runtime, outcome)
-    return view
+    return _transition(
+        session, runtime, lambda: start_picking(session, scope.store, order, by=who(scope), at=utc_now())
+    )
 
 
 @router.post(
