@@ -18,9 +18,7 @@ import json
 import multiprocessing
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,46 +43,14 @@ from gateway.config import GatewaySettings
 from gateway.db.models import AppliedEvent
 from gateway.ingest import SignalConsumer
 from gateway.runtime import GatewayRuntime
+from smartstore.broker import MOSQUITTO_BENCH_CONFIG, MosquittoProcess, free_port
 from smartstore.contract import payloads as p
 from smartstore.contract import topics
 from smartstore.mqtt import MqttSettings
 from smartstore.storeconfig import EXAMPLE_STORE, load_store
 
-BROKER_CONFIG = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence false
-max_inflight_messages 0
-max_queued_messages 0
-max_queued_bytes 0
-set_tcp_nodelay true
-"""
 WINDOW = 20_000  # QoS 1 messages a publisher keeps in flight at most
 COUNTS_PER_SIGNAL = 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("mosquitto")
-    if binary is None:
-        raise SystemExit("mosquitto is not installed")
-    port = free_port()
-    config = workdir / "mosquitto.conf"
-    config.write_text(BROKER_CONFIG.format(port=port))
-    process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process, f"mqtt://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("mosquitto did not start")
 
 
 # --- publisher process ---------------------------------------------------------------------------
@@ -300,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", help="gateway database (default: SQLite WAL in a temp dir)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="smartstore-bench-"))
-    broker, url = start_broker(workdir)
+    broker = MosquittoProcess(free_port(), directory=workdir, config_template=MOSQUITTO_BENCH_CONFIG)
+    broker.start()
+    url = broker.url
     try:
         db_url = args.db_url or f"sqlite:///{workdir / 'gateway.db'}"
         base = baseline_rate(url, args.n)
@@ -333,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         consumer.runtime.engine.dispose()
     finally:
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps(result))
     return 0

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,54 +46,25 @@ from gateway.config import GatewaySettings
 from gateway.inventory_store import apply_movement
 from gateway.runtime import GatewayRuntime
 from gateway.security import Role, create_api_key
+from smartstore.broker import MOSQUITTO_BENCH_CONFIG, MosquittoProcess, free_port
 from smartstore.contract import payloads as p
 from smartstore.contract import topics
 from smartstore.mqtt import MqttSettings
 from smartstore.storeconfig import EXAMPLE_STORE, load_store
 
-BROKER_CONFIG = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence false
-set_tcp_nodelay true
-"""
 LOCKER = "locker-bench"
 PRODUCT = "09506000100098"  # not RFID-tagged, locker size S
 TARGET_P99_MS = 100.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
-
-
 @contextmanager
 def broker(workdir: Path) -> Iterator[str]:
-    binary = shutil.which("mosquitto")
-    if binary is None:
-        raise SystemExit("mosquitto is not installed")
-    port = free_port()
-    config = workdir / "mosquitto.conf"
-    config.write_text(BROKER_CONFIG.format(port=port))
-    process = subprocess.Popen([binary, "-c", str(config)], stderr=subprocess.DEVNULL)
+    mosquitto = MosquittoProcess(free_port(), directory=workdir, config_template=MOSQUITTO_BENCH_CONFIG)
+    mosquitto.start()
     try:
-        wait_port(port)
-        yield f"mqtt://127.0.0.1:{port}"
+        yield mosquitto.url
     finally:
-        process.terminate()
-        process.wait(10)
+        mosquitto.stop()
 
 
 def bench_store(workdir: Path, compartments: int) -> Path:

@@ -7,19 +7,22 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from models.evaluate import HELD_OUT_FAMILIES, EvalSettings, evaluate
+from models.evaluate import EvalSettings, evaluate
 from models.export import export_onnx
 from models.slot_eval import score_slots
 from models.synth.dataset import SynthSettings, image_seed, write_dataset
 from models.synth.pipeline import annotated, synthesize
-from models.synth.scene import BACKGROUND_FAMILIES, TRAIN_FAMILIES
+from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES
 from models.train import SHIPPED_MODEL, TrainSettings, train
 
 logger = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -84,37 +87,45 @@ def _configure_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--model", type=Path, required=True, help="ONNX model")
     _data_source(parser)
     parser.add_argument("--seed", type=int, default=1, help="held-out seed; differ from the training seed")
-    parser.add_argument("--families", default=",".join(HELD_OUT_FAMILIES), help="held-out back panels")
+    parser.add_argument("--families", default=",".join(HELDOUT_FAMILIES), help="held-out back panels")
     parser.add_argument("--imgsz", type=int, default=640, help="size of the generated held-out images")
     parser.add_argument("--work", type=Path, default=Path("var/eval"), help="where generated sets are kept")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
 
 
-def _invalid(error: ValidationError) -> int:
-    for problem in error.errors():
-        location = ".".join(str(part) for part in problem["loc"]) or "arguments"
-        logger.error("invalid %s: %s", location, problem["msg"])
-    return 2
+def _validated(settings_class: type[SettingsT], **values: Any) -> SettingsT | None:
+    """The settings, or None after logging each problem (the command then exits 2)."""
+    try:
+        return settings_class(**values)
+    except ValidationError as error:
+        for problem in error.errors():
+            location = ".".join(str(part) for part in problem["loc"]) or "arguments"
+            logger.error("invalid %s: %s", location, problem["msg"])
+        return None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _train(args: argparse.Namespace) -> int:
-    try:
-        settings = TrainSettings(
-            out=args.out,
-            data=args.data,
-            synth_count=args.synth_count,
-            epochs=args.epochs,
-            imgsz=args.imgsz,
-            batch=args.batch,
-            workers=args.workers,
-            seed=args.seed,
-            device=args.device,
-            threads=args.threads,
-            patience=args.patience,
-            ship=args.ship,
-        )
-    except ValidationError as error:
-        return _invalid(error)
+    settings = _validated(
+        TrainSettings,
+        out=args.out,
+        data=args.data,
+        synth_count=args.synth_count,
+        epochs=args.epochs,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        workers=args.workers,
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        patience=args.patience,
+        ship=args.ship,
+    )
+    if settings is None:
+        return 2
     result = train(settings)
     summary = result.summary()
     print(
@@ -128,18 +139,18 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    try:
-        settings = EvalSettings(
-            model=args.model,
-            data=args.data,
-            synth_count=args.synth_count,
-            seed=args.seed,
-            families=tuple(name.strip() for name in args.families.split(",") if name.strip()),
-            imgsz=args.imgsz,
-            work=args.work,
-        )
-    except ValidationError as error:
-        return _invalid(error)
+    settings = _validated(
+        EvalSettings,
+        model=args.model,
+        data=args.data,
+        synth_count=args.synth_count,
+        seed=args.seed,
+        families=_names(args.families),
+        imgsz=args.imgsz,
+        work=args.work,
+    )
+    if settings is None:
+        return 2
     report = evaluate(settings)
     result = report.as_json()
     if not args.json:
@@ -169,18 +180,18 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    try:
-        settings = SynthSettings(
-            out=args.out,
-            count=args.count,
-            seed=args.seed,
-            imgsz=args.imgsz,
-            families=tuple(name.strip() for name in args.backgrounds.split(",") if name.strip()),
-            val_fraction=args.val_fraction,
-            workers=args.workers,
-        )
-    except ValidationError as error:
-        return _invalid(error)
+    settings = _validated(
+        SynthSettings,
+        out=args.out,
+        count=args.count,
+        seed=args.seed,
+        imgsz=args.imgsz,
+        families=_names(args.backgrounds),
+        val_fraction=args.val_fraction,
+        workers=args.workers,
+    )
+    if settings is None:
+        return 2
     summary = write_dataset(settings)
     if args.preview > 0:
         preview_dir = settings.out / "preview"

@@ -13,19 +13,20 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from edge.vision.detector import DetectorSettings, OnnxDetector
+from models.data_source import DataSource
 from models.synth.dataset import SynthSettings, write_dataset
-from models.synth.scene import BACKGROUND_FAMILIES
+from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES
 
 logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
-HELD_OUT_FAMILIES = ("tiles", "gradient", "stripes")
 # Below the edge's operating threshold on purpose: AP integrates over the whole precision-recall curve.
 AP_SCORE_THRESHOLD = 0.001
-EDGE_SCORE_THRESHOLD = DetectorSettings().score_threshold
+EDGE_DETECTOR = DetectorSettings()
+EDGE_SCORE_THRESHOLD = EDGE_DETECTOR.score_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,11 @@ def voc_ap(recall: FloatArray, precision: FloatArray) -> float:
     envelope = np.maximum.accumulate(envelope[::-1])[::-1]
     changed = np.flatnonzero(recall_steps[1:] != recall_steps[:-1])
     return float(np.sum((recall_steps[changed + 1] - recall_steps[changed]) * envelope[changed + 1]))
+
+
+def edge_threshold(name: str) -> float:
+    """The score the edge keeps boxes of this class from, by default."""
+    return EDGE_DETECTOR.class_score_thresholds.get(name, EDGE_SCORE_THRESHOLD)
 
 
 def score_class(
@@ -124,24 +130,18 @@ def read_yolo_labels(label_file: Path, width: int, height: int) -> tuple[npt.NDA
     return values[:, 0].astype(np.int64), boxes
 
 
-class EvalSettings(BaseModel):
+class EvalSettings(DataSource):
     """Which model on which held-out images."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     model: Path = Field(title="ONNX model")
-    data: Path | None = Field(default=None, title="Dataset", description="Existing YOLO dataset folder")
-    synth_count: int | None = Field(default=None, ge=1, title="Held-out images to generate")
     seed: int = Field(default=1, ge=0, title="Seed", description="Differ from the training seed")
-    families: tuple[str, ...] = Field(default=HELD_OUT_FAMILIES, min_length=1, title="Back-panel families")
+    families: tuple[str, ...] = Field(default=HELDOUT_FAMILIES, min_length=1, title="Back-panel families")
     imgsz: int = Field(default=640, ge=64, le=4096, title="Generated image size")
     work: Path = Field(default=Path("var/eval"), title="Where generated held-out sets go")
     score_threshold: float = Field(default=AP_SCORE_THRESHOLD, gt=0, lt=1, title="Lowest score kept")
 
     @model_validator(mode="after")
-    def _one_data_source(self) -> EvalSettings:
-        if (self.data is None) == (self.synth_count is None):
-            raise ValueError("give exactly one of --data DIR or --synth-count N")
+    def _known_families_and_model(self) -> EvalSettings:
         unknown = [family for family in self.families if family not in BACKGROUND_FAMILIES]
         if unknown:
             raise ValueError(f"unknown background families {unknown}")
@@ -225,7 +225,10 @@ def evaluate(settings: EvalSettings) -> EvalReport:
     """Every image of the dataset (all splits) through OnnxDetector, then AP50 per class."""
     dataset = prepare_heldout(settings)
     detector = OnnxDetector(
-        settings.model, DetectorSettings(score_threshold=settings.score_threshold, max_detections=300)
+        settings.model,
+        DetectorSettings(
+            score_threshold=settings.score_threshold, class_score_thresholds={}, max_detections=300
+        ),
     )
     per_class: dict[int, list[ImageResult]] = {cls: [] for cls in detector.names}
     timings: list[float] = []
@@ -253,7 +256,10 @@ def evaluate(settings: EvalSettings) -> EvalReport:
         model=settings.model,
         dataset=dataset,
         images=len(timings),
-        classes={detector.names[cls]: score_class(results) for cls, results in per_class.items()},
+        classes={
+            detector.names[cls]: score_class(results, edge_threshold=edge_threshold(detector.names[cls]))
+            for cls, results in per_class.items()
+        },
         inference_ms_p50=float(np.median(timings)) if timings else math.nan,
     )
     logger.info("evaluated %s on %s images: mAP50 %.3f", settings.model, report.images, report.map50)

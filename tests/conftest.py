@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from smartstore.broker import free_port, wait_for_listener
 from smartstore.mqtt import MqttSettings
 from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
 
@@ -22,21 +21,9 @@ REQUIRE_SERVICES = os.environ.get("SMARTSTORE_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("SMARTSTORE_TEST_PG")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+    if not wait_for_listener("127.0.0.1", port, timeout):
+        raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 @dataclass

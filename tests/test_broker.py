@@ -12,7 +12,13 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartstore.broker import BrokerStartError, EmbeddedBroker, MosquittoProcess, start_local_broker
+from smartstore.broker import (
+    BrokerStartError,
+    EmbeddedBroker,
+    MosquittoProcess,
+    free_port,
+    start_local_broker,
+)
 from smartstore.contract import topics
 from smartstore.contract.payloads import (
     DeviceState,
@@ -27,12 +33,6 @@ from smartstore.contract.validation import Decoded, decode
 from smartstore.mqtt import MqttLink, MqttSettings
 
 STORE = "store-test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

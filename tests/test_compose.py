@@ -22,6 +22,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from smartstore.broker import free_port
 from smartstore.cli import COMMANDS, build_parser
 from smartstore.contract import topics
 from smartstore.contract.topics import SignalType, TelemetryType
@@ -154,12 +155,6 @@ def test_mosquitto_conf_requires_credentials_and_the_acl() -> None:
 
 PASSWORDS = {"gateway-1": "gw-secret-1", "edge-1": "edge-secret-1", "sim": "sim-secret-1"}
 DEVICES = {"reader-aisle-1": "r1-secret", "reader-aisle-2": "r2-secret", "cam-1l": "cam-secret"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from smartstore.broker import free_port
 from smartstore.contract import topics
 from smartstore.contract.payloads import new_event_id, utc_now
 from smartstore.storeconfig import EXAMPLE_STORE, load_store
@@ -31,12 +31,6 @@ ADMIN_KEY = "ssk_demoadm1_" + "A1b2C3d4E5" * 4
 INTEGRATOR_KEY = "ssk_demoint1_" + "Z9y8X7w6V5" * 4
 DURATION_S = 45
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def poll(probe: Callable[[], T | None], timeout: float, interval: float = 0.25) -> T | None:

@@ -31,7 +31,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     detect.add_argument(
         "--model", type=Path, help="ONNX detector (default: the shipped models/shelf-detector.onnx)"
     )
-    detect.add_argument("--conf", type=float, default=0.25, help="score threshold (default 0.25)")
+    detect.add_argument(
+        "--conf",
+        type=float,
+        help="one score threshold for every class (default: the edge's, 0.25 and 0.1 for gaps)",
+    )
     detect.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
     detect.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     detect.add_argument("--out", type=Path, help="folder for annotated copies (products green, gaps red)")
@@ -68,10 +72,11 @@ def detect(args: argparse.Namespace) -> int:
     if not model.is_file():
         print(f"no detector model at {model}", file=sys.stderr)
         return 2
-    if not 0 < args.conf < 1 or not 0 < args.iou <= 1:
+    if (args.conf is not None and not 0 < args.conf < 1) or not 0 < args.iou <= 1:
         print("--conf must be in (0, 1) and --iou in (0, 1]", file=sys.stderr)
         return 2
-    detector = OnnxDetector(model, DetectorSettings(score_threshold=args.conf, iou_threshold=args.iou))
+    thresholds = {} if args.conf is None else {"score_threshold": args.conf, "class_score_thresholds": {}}
+    detector = OnnxDetector(model, DetectorSettings(iou_threshold=args.iou, **thresholds))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []

@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import cv2
 import numpy as np
@@ -30,6 +31,13 @@ class DetectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     score_threshold: float = Field(0.25, gt=0, lt=1, title="Score threshold", description="Drop below this.")
+    # Gaps are a few percent of what a detector trained on shelves sees, so it scores them lower than
+    # products; where a gap box overlaps a product box the slot fill trusts the more confident one.
+    class_score_thresholds: dict[str, Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: {"gap": 0.1},
+        title="Per-class score thresholds",
+        description="Class name -> threshold, instead of the score threshold for that class.",
+    )
     iou_threshold: float = Field(
         0.5, gt=0, le=1, title="NMS IoU", description="Same-class boxes overlapping more are duplicates."
     )
@@ -136,7 +144,11 @@ def decode(
         return []
     classes = class_scores.argmax(axis=1)
     scores = class_scores[np.arange(len(classes)), classes]
-    wanted = scores >= settings.score_threshold
+    thresholds = np.full(class_scores.shape[1], settings.score_threshold, dtype=np.float32)
+    for cls, name in names.items():
+        if 0 <= cls < len(thresholds) and name in settings.class_score_thresholds:
+            thresholds[cls] = settings.class_score_thresholds[name]
+    wanted = scores >= thresholds[classes]
     if not wanted.any():
         return []
     centres, classes, scores = predictions[wanted, :4], classes[wanted], scores[wanted].astype(np.float32)

@@ -19,6 +19,7 @@ from smartstore.storeconfig import Slot
 logger = logging.getLogger(__name__)
 
 BoolMask = npt.NDArray[np.bool_]
+ScoreMask = npt.NDArray[np.float32]
 
 
 class SlotFillSettings(BaseModel):
@@ -82,8 +83,12 @@ class SlotRaster:
     ) -> dict[str, SlotReading]:
         if frame_size != self._frame_size:
             self._prepare(frame_size)
-        products = self._paint(detections, product_cls)
-        gaps = self._paint(detections, gap_cls) & ~products  # where both were boxed, product wins
+        product_score = self._paint(detections, product_cls)
+        gap_score = self._paint(detections, gap_cls)
+        # Where a product box and a gap box overlap, the more confident one says what is there: a weak
+        # product box leaking over an empty stretch must not hide it, nor a weak gap box a full facing.
+        products = (product_score > 0) & (product_score >= gap_score)
+        gaps = gap_score > product_score
         readings: dict[str, SlotReading] = {}
         for slot_id, area in self._areas.items():
             product = int(np.count_nonzero(products[area.rows, area.cols] & area.inside))
@@ -113,13 +118,15 @@ class SlotRaster:
             inside = local > 0
             self._areas[slot.id] = _SlotArea(slice(y0, y1), slice(x0, x1), inside, max(int(inside.sum()), 1))
 
-    def _paint(self, detections: Sequence[Detection], cls: int) -> BoolMask:
-        mask = np.zeros(self._mask_shape, dtype=np.bool_)
+    def _paint(self, detections: Sequence[Detection], cls: int) -> ScoreMask:
+        """The best score of a `cls` box covering each mask pixel, 0 where none does."""
+        mask = np.zeros(self._mask_shape, dtype=np.float32)
         for detection in detections:
             if detection.cls != cls:
                 continue
             x0, y0, x1, y1 = (max(round(value * self._scale), 0) for value in detection.box)
-            mask[y0:y1, x0:x1] = True
+            covered = mask[y0:y1, x0:x1]
+            np.maximum(covered, detection.score, out=covered)
         return mask
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -22,6 +21,7 @@ from gateway.dashboard_services import DashboardServices
 from gateway.ingest import SignalConsumer
 from gateway.runtime import GatewayRuntime
 from gateway.security import Role, create_api_key
+from smartstore.broker import free_port
 from smartstore.contract import payloads as p
 from smartstore.contract import topics
 from smartstore.mqtt import MqttSettings
@@ -33,12 +33,6 @@ SLOT = "1l-1-1"  # Nordvik Whole milk 1 l, on shelf-1l seen by cam-1l
 MILK = "09506000100005"
 SLOT_2 = "1l-1-2"  # Nordvik Oat drink 1 l
 OAT_DRINK = "09506000100012"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:

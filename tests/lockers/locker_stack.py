@@ -27,6 +27,7 @@ from gateway.inventory_store import apply_movement
 from gateway.locker_link import LockerLink
 from gateway.runtime import GatewayRuntime
 from gateway.security import Role, create_api_key
+from smartstore.broker import free_port
 from smartstore.mqtt import MqttSettings
 from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
 
@@ -100,7 +101,7 @@ class Gateway:
 
     def serve(self) -> None:
         app = create_app(self.runtime, sse_heartbeat_s=0.5)
-        port = _free_port()
+        port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="api-server", daemon=True)
@@ -169,14 +170,6 @@ class Gateway:
         body = loaded.json()
         wait_for(lambda: self.order(order_id)["state"] == "ready", timeout=15, what=f"{order_id} ready")
         return order_id, str(body["code"]), str(body["compartment"])
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_gateway(db_url: str, store_file: Path, mqtt: MqttSettings, tmp_path: Path) -> Gateway:

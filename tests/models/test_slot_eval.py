@@ -6,8 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from vision_models import constant_detector_model
 
 from models.slot_eval import SlotScore, score_slots
 from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
@@ -17,29 +16,8 @@ IMGSZ = 160
 
 def _whole_frame_model(path: Path, cls: int) -> Path:
     """A detector that sees one box of class `cls` covering the whole input, whatever the image."""
-    output = np.zeros((1, 6, 1), dtype=np.float32)
-    output[0, :4, 0] = (IMGSZ / 2, IMGSZ / 2, IMGSZ, IMGSZ)
-    output[0, 4 + cls, 0] = 0.9
-    graph = helper.make_graph(
-        [
-            helper.make_node("ReduceSum", ["images"], ["total"], keepdims=0),
-            helper.make_node("Mul", ["total", "zero"], ["nothing"]),
-            helper.make_node("Add", ["boxes", "nothing"], ["output0"]),
-        ],
-        "whole_frame",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, IMGSZ, IMGSZ])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 6, 1])],
-        initializer=[
-            numpy_helper.from_array(output, "boxes"),
-            numpy_helper.from_array(np.zeros((), dtype=np.float32), "zero"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "names", "{0: 'product', 1: 'gap'}"
-    onnx.save(model, path)
-    return path
+    whole_frame = (IMGSZ / 2, IMGSZ / 2, IMGSZ, IMGSZ, cls, 0.9)
+    return constant_detector_model(path, [whole_frame], {0: "product", 1: "gap"}, IMGSZ)
 
 
 def test_slot_truth_matches_the_gaps_drawn() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import socket
 from pathlib import Path
 
@@ -125,8 +126,9 @@ def test_network_guard_refuses_internet_but_not_loopback() -> None:
 
 @pytest.mark.slow
 def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("ultralytics")
+    if os.environ.get("SMARTSTORE_REQUIRE_TRAIN") != "1":  # CI installs the train extra and sets it
+        pytest.importorskip("torch")
+        pytest.importorskip("ultralytics")
     with refuse_network() as attempts:
         result = train(
             TrainSettings(

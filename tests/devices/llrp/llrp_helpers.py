@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 import time
 import uuid
@@ -33,12 +32,6 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0, interval: floa
             return True
         time.sleep(interval)
     return condition()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def epc(index: int) -> bytes:

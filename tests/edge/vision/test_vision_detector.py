@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from vision_models import ModelFactory, constant_detector_model
+from vision_models import ModelFactory, constant_detector_model, to_input
 
 from edge.vision.detector import DetectorSettings, OnnxDetector, letterbox, parse_names
 
@@ -16,24 +16,10 @@ IMGSZ = 320
 Box = tuple[float, float, float, float]
 
 
-def to_input(box: Box, width: int, height: int) -> Box:
-    """An original-pixel box -> (cx, cy, w, h) in letterboxed input pixels, the way the model sees it."""
-    scale = min(IMGSZ / width, IMGSZ / height)
-    pad_x = (IMGSZ - round(width * scale)) // 2
-    pad_y = (IMGSZ - round(height * scale)) // 2
-    x0, y0, x1, y1 = box
-    return (
-        (x0 + x1) / 2 * scale + pad_x,
-        (y0 + y1) / 2 * scale + pad_y,
-        (x1 - x0) * scale,
-        (y1 - y0) * scale,
-    )
-
-
 @pytest.mark.parametrize(("width", "height"), [(1280, 720), (480, 640), (320, 320), (1000, 333)])
 def test_boxes_come_back_in_original_pixels(make_model: ModelFactory, width: int, height: int) -> None:
     originals = [(10.0, 20.0, 110.0, 220.0), (width * 0.5, height * 0.25, width - 1.0, height - 2.0)]
-    candidates = [(*to_input(box, width, height), cls, 0.9) for cls, box in enumerate(originals)]
+    candidates = [(*to_input(box, (width, height), IMGSZ), cls, 0.9) for cls, box in enumerate(originals)]
     detector = OnnxDetector(make_model(candidates))
     frame = np.full((height, width, 3), 80, dtype=np.uint8)
 
@@ -81,10 +67,26 @@ def test_score_threshold_drops_weak_candidates(make_model: ModelFactory) -> None
     frame = np.zeros((IMGSZ, IMGSZ, 3), dtype=np.uint8)
 
     default = OnnxDetector(path).detect(frame)
-    strict = OnnxDetector(path, DetectorSettings(score_threshold=0.5)).detect(frame)
+    strict = OnnxDetector(path, DetectorSettings(score_threshold=0.5, class_score_thresholds={})).detect(
+        frame
+    )
 
     assert [(d.name, round(d.score, 2)) for d in default] == [("gap", 0.31)]
     assert strict == []
+
+
+def test_gaps_have_a_lower_threshold_of_their_own(make_model: ModelFactory) -> None:
+    candidates = [(50.0, 50.0, 20.0, 20.0, 0, 0.15), (150.0, 150.0, 20.0, 20.0, 1, 0.15)]
+    path = make_model(candidates)
+    frame = np.zeros((IMGSZ, IMGSZ, 3), dtype=np.uint8)
+
+    default = OnnxDetector(path).detect(frame)
+    one_for_all = OnnxDetector(path, DetectorSettings(class_score_thresholds={})).detect(frame)
+    stricter_gaps = OnnxDetector(path, DetectorSettings(class_score_thresholds={"gap": 0.2})).detect(frame)
+
+    assert [d.name for d in default] == ["gap"]
+    assert one_for_all == []
+    assert stricter_gaps == []
 
 
 def test_class_names_and_size_come_from_metadata(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

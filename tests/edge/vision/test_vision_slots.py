@@ -52,7 +52,7 @@ def test_fill_is_product_versus_gap_area(share: float, state: str) -> None:
 
 def test_overlapping_and_partial_boxes() -> None:
     slots = tracker(confirmations=1)
-    # A gap box partly under a product box: the product wins there. A box half outside the slot counts
+    # A gap box partly under an equally confident product box: the product wins there. A box half outside the slot counts
     # only inside it (slot 'b' starts at frame x 200).
     detections = [box(PRODUCT, 0, 0, 150, 100), box(GAP, 100, 0, 200, 100), box(PRODUCT, 150, 0, 250, 100)]
     slots.observe(detections, FRAME, CLASS_IDS)
@@ -61,6 +61,23 @@ def test_overlapping_and_partial_boxes() -> None:
     assert by_slot["a"].fill == pytest.approx(1.0)  # product everywhere the model looked
     assert by_slot["b"].state == ShelfState.UNKNOWN
     assert by_slot["b"].stale
+
+
+@pytest.mark.parametrize(
+    ("product_score", "gap_score", "fill", "state"),
+    [(0.3, 0.8, 0.0, "empty"), (0.8, 0.3, 1.0, "ok"), (0.5, 0.5, 1.0, "ok")],
+)
+def test_where_boxes_overlap_the_more_confident_class_counts(
+    product_score: float, gap_score: float, fill: float, state: str
+) -> None:
+    slots = tracker(confirmations=1)
+    # Both boxes cover all of slot 'a': a product box leaking over an empty stretch, or a gap box over stock.
+    detections = [box(PRODUCT, 0, 0, 200, 100, product_score), box(GAP, 0, 0, 200, 100, gap_score)]
+    slots.observe(detections, FRAME, CLASS_IDS)
+
+    by_slot = {o.slot: o for o in slots.observations()}
+    assert by_slot["a"].fill == pytest.approx(fill)
+    assert by_slot["a"].state == state
 
 
 def test_a_change_needs_k_agreeing_observations() -> None:
