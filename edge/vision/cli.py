@@ -34,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     detect.add_argument(
         "--conf",
         type=float,
-        help="one score threshold for every class (default: the edge's, 0.25 and 0.1 for gaps)",
+        help="one score threshold for every class (default: the edge's settings, 0.25)",
     )
     detect.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
     detect.add_argument("--json", action="store_true", help="print one JSON document instead of text")

@@ -75,18 +75,20 @@ def test_score_threshold_drops_weak_candidates(make_model: ModelFactory) -> None
     assert strict == []
 
 
-def test_gaps_have_a_lower_threshold_of_their_own(make_model: ModelFactory) -> None:
+def test_a_class_can_have_a_threshold_of_its_own(make_model: ModelFactory) -> None:
     candidates = [(50.0, 50.0, 20.0, 20.0, 0, 0.15), (150.0, 150.0, 20.0, 20.0, 1, 0.15)]
     path = make_model(candidates)
     frame = np.zeros((IMGSZ, IMGSZ, 3), dtype=np.uint8)
 
     default = OnnxDetector(path).detect(frame)
-    one_for_all = OnnxDetector(path, DetectorSettings(class_score_thresholds={})).detect(frame)
-    stricter_gaps = OnnxDetector(path, DetectorSettings(class_score_thresholds={"gap": 0.2})).detect(frame)
+    lower_for_gaps = OnnxDetector(path, DetectorSettings(class_score_thresholds={"gap": 0.1})).detect(frame)
+    stricter_gaps = OnnxDetector(
+        path, DetectorSettings(score_threshold=0.1, class_score_thresholds={"gap": 0.2})
+    ).detect(frame)
 
-    assert [d.name for d in default] == ["gap"]
-    assert one_for_all == []
-    assert stricter_gaps == []
+    assert default == []
+    assert [d.name for d in lower_for_gaps] == ["gap"]
+    assert [d.name for d in stricter_gaps] == ["product"]
 
 
 def test_class_names_and_size_come_from_metadata(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -52,8 +52,8 @@ def test_fill_is_product_versus_gap_area(share: float, state: str) -> None:
 
 def test_overlapping_and_partial_boxes() -> None:
     slots = tracker(confirmations=1)
-    # A gap box partly under an equally confident product box: the product wins there. A box half outside the slot counts
-    # only inside it (slot 'b' starts at frame x 200).
+    # A gap box partly under an equally confident product box: the product wins there. A box half
+    # outside the slot counts only inside it (slot 'b' starts at frame x 200).
     detections = [box(PRODUCT, 0, 0, 150, 100), box(GAP, 100, 0, 200, 100), box(PRODUCT, 150, 0, 250, 100)]
     slots.observe(detections, FRAME, CLASS_IDS)
 
