@@ -13,12 +13,12 @@ from llrp_helpers import (
     ReaderWatcher,
     aware_now,
     epc,
-    free_port,
     hex_of,
     wait_for,
 )
 from llrpkit.emulator import EmulatedTag
 
+from smartstore.broker import free_port
 from smartstore.contract.payloads import DeviceState, RssiUnit
 from smartstore.mqtt import MqttSettings
 from smartstore.storeconfig import StoreConfig

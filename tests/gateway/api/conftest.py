@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from api_helpers import BERLIN, HAMBURG, SECOND_STORE, Keys, free_port, wait_until
+from api_helpers import BERLIN, HAMBURG, SECOND_STORE, Keys, wait_until
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -17,6 +17,7 @@ from gateway.catalog import sync_stores
 from gateway.config import GatewaySettings
 from gateway.runtime import GatewayRuntime
 from gateway.security import Role, create_api_key
+from smartstore.broker import free_port
 from smartstore.mqtt import MqttSettings
 from smartstore.storeconfig import EXAMPLE_STORE
 
