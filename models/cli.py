@@ -90,6 +90,13 @@ def _configure_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--families", default=",".join(HELDOUT_FAMILIES), help="held-out back panels")
     parser.add_argument("--imgsz", type=int, default=640, help="size of the generated held-out images")
     parser.add_argument("--work", type=Path, default=Path("var/eval"), help="where generated sets are kept")
+    parser.add_argument(
+        "--class-threshold",
+        action="append",
+        default=[],
+        metavar="CLASS=SCORE",
+        help="the edge's score threshold for one class (e.g. gap=0.1), for precision/recall and slot scoring",
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
 
 
@@ -102,6 +109,11 @@ def _validated(settings_class: type[SettingsT], **values: Any) -> SettingsT | No
             location = ".".join(str(part) for part in problem["loc"]) or "arguments"
             logger.error("invalid %s: %s", location, problem["msg"])
         return None
+
+
+def _pairs(items: list[str]) -> list[tuple[str, str]]:
+    """CLASS=SCORE arguments; a malformed one is left to the settings' validation to refuse."""
+    return [(item.partition("=")[0].strip(), item.partition("=")[2].strip()) for item in items]
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -148,6 +160,7 @@ def _eval(args: argparse.Namespace) -> int:
         families=_names(args.families),
         imgsz=args.imgsz,
         work=args.work,
+        edge={"class_score_thresholds": dict(_pairs(args.class_threshold))},
     )
     if settings is None:
         return 2
@@ -158,7 +171,12 @@ def _eval(args: argparse.Namespace) -> int:
     if settings.synth_count is not None:
         # Generated held-out sets also know their planogram slots: score out-of-stock as the edge sees it.
         slots = score_slots(
-            settings.model, settings.synth_count, settings.seed, settings.imgsz, settings.families
+            settings.model,
+            settings.synth_count,
+            settings.seed,
+            settings.imgsz,
+            settings.families,
+            detector_settings=settings.edge,
         )
         result["slots"] = slots.as_json()
         if not args.json:

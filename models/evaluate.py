@@ -25,8 +25,7 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 # Below the edge's operating threshold on purpose: AP integrates over the whole precision-recall curve.
 AP_SCORE_THRESHOLD = 0.001
-EDGE_DETECTOR = DetectorSettings()
-EDGE_SCORE_THRESHOLD = EDGE_DETECTOR.score_threshold
+EDGE_SCORE_THRESHOLD = DetectorSettings().score_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +66,6 @@ def voc_ap(recall: FloatArray, precision: FloatArray) -> float:
     envelope = np.maximum.accumulate(envelope[::-1])[::-1]
     changed = np.flatnonzero(recall_steps[1:] != recall_steps[:-1])
     return float(np.sum((recall_steps[changed + 1] - recall_steps[changed]) * envelope[changed + 1]))
-
-
-def edge_threshold(name: str) -> float:
-    """The score the edge keeps boxes of this class from, by default."""
-    return EDGE_DETECTOR.class_score_thresholds.get(name, EDGE_SCORE_THRESHOLD)
 
 
 def score_class(
@@ -139,6 +133,11 @@ class EvalSettings(DataSource):
     imgsz: int = Field(default=640, ge=64, le=4096, title="Generated image size")
     work: Path = Field(default=Path("var/eval"), title="Where generated held-out sets go")
     score_threshold: float = Field(default=AP_SCORE_THRESHOLD, gt=0, lt=1, title="Lowest score kept")
+    edge: DetectorSettings = Field(
+        default_factory=DetectorSettings,
+        title="Edge detector settings",
+        description="Thresholds for precision/recall at the edge and for slot-level scoring",
+    )
 
     @model_validator(mode="after")
     def _known_families_and_model(self) -> EvalSettings:
@@ -257,8 +256,8 @@ def evaluate(settings: EvalSettings) -> EvalReport:
         dataset=dataset,
         images=len(timings),
         classes={
-            detector.names[cls]: score_class(results, edge_threshold=edge_threshold(detector.names[cls]))
-            for cls, results in per_class.items()
+            name: score_class(results, edge_threshold=settings.edge.threshold(name))
+            for name, results in ((detector.names[cls], results) for cls, results in per_class.items())
         },
         inference_ms_p50=float(np.median(timings)) if timings else math.nan,
     )

@@ -103,9 +103,10 @@ def score_slots(
     families: Sequence[str],
     empty_fill: float = 0.15,
     min_coverage: float = 0.3,
+    detector_settings: DetectorSettings | None = None,
 ) -> SlotScore:
     """Detect on `count` held-out images and judge each visible SKU run empty or not, as the edge would."""
-    detector = OnnxDetector(model, DetectorSettings())
+    detector = OnnxDetector(model, detector_settings or DetectorSettings())
     by_name = {name: cls for cls, name in detector.names.items()}
     product_cls, gap_cls = by_name["product"], by_name["gap"]
     slots = skipped = true_empty = predicted_empty = hits = unreadable = 0

@@ -47,6 +47,10 @@ class DetectorSettings(BaseModel):
         2, ge=1, le=64, title="Intra-op threads", description="onnxruntime threads for one inference."
     )
 
+    def threshold(self, class_name: str) -> float:
+        """The score from which boxes of this class are kept."""
+        return self.class_score_thresholds.get(class_name, self.score_threshold)
+
 
 @dataclass(frozen=True, slots=True)
 class Detection:
@@ -147,8 +151,8 @@ def decode(
     scores = class_scores[np.arange(len(classes)), classes]
     thresholds = np.full(class_scores.shape[1], settings.score_threshold, dtype=np.float32)
     for cls, name in names.items():
-        if 0 <= cls < len(thresholds) and name in settings.class_score_thresholds:
-            thresholds[cls] = settings.class_score_thresholds[name]
+        if 0 <= cls < len(thresholds):
+            thresholds[cls] = settings.threshold(name)
     wanted = scores >= thresholds[classes]
     if not wanted.any():
         return []

@@ -8,15 +8,16 @@ from pathlib import Path
 import numpy as np
 from vision_models import constant_detector_model
 
+from edge.vision.detector import DetectorSettings
 from models.slot_eval import SlotScore, score_slots
 from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
 
 IMGSZ = 160
 
 
-def _whole_frame_model(path: Path, cls: int) -> Path:
+def _whole_frame_model(path: Path, cls: int, score: float = 0.9) -> Path:
     """A detector that sees one box of class `cls` covering the whole input, whatever the image."""
-    whole_frame = (IMGSZ / 2, IMGSZ / 2, IMGSZ, IMGSZ, cls, 0.9)
+    whole_frame = (IMGSZ / 2, IMGSZ / 2, IMGSZ, IMGSZ, cls, score)
     return constant_detector_model(path, [whole_frame], {0: "product", 1: "gap"}, IMGSZ)
 
 
@@ -49,6 +50,23 @@ def test_a_model_seeing_only_products_finds_no_empty_slot(tmp_path: Path) -> Non
     assert score.predicted_empty == 0
     assert score.unreadable == 0
     assert score.recall == 0.0
+
+
+def test_slots_are_scored_with_the_given_class_thresholds(tmp_path: Path) -> None:
+    model = _whole_frame_model(tmp_path / "weak-gaps.onnx", cls=1, score=0.15)
+    default = score_slots(model, count=3, seed=3, imgsz=IMGSZ, families=HELDOUT_FAMILIES)
+    lower = score_slots(
+        model,
+        count=3,
+        seed=3,
+        imgsz=IMGSZ,
+        families=HELDOUT_FAMILIES,
+        detector_settings=DetectorSettings(class_score_thresholds={"gap": 0.1}),
+    )
+    assert default.predicted_empty == 0
+    assert default.unreadable == default.slots  # a 0.15 gap box is below the edge's 0.25
+    assert lower.predicted_empty == lower.slots
+    assert lower.recall == 1.0
 
 
 def test_scores() -> None:
