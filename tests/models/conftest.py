@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import pytest
+from synth_scenes import PANEL_BGR, SceneFactory
 
 from models.synth.scene import BackPanel, Item, ProductLook, Rect, Scene
-
-
-class SceneFactory(Protocol):
-    def __call__(self, rect: Rect, width: int = 900, height: int = 700) -> Scene: ...
-
-
-PANEL_BGR = (235, 235, 235)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PANEL_BGR, SceneFactory
+from synth_scenes import PANEL_BGR, SceneFactory
 
 from models.synth.camera import camera_for_quad, random_camera, warp_boxes
 from models.synth.degrade import NO_DEGRADATION
