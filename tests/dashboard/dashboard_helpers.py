@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
+from polling import wait_until
 
 from gateway.api.app import create_app
 from gateway.catalog import sync_stores
@@ -33,15 +33,6 @@ SLOT = "1l-1-1"  # Nordvik Whole milk 1 l, on shelf-1l seen by cam-1l
 MILK = "09506000100005"
 SLOT_2 = "1l-1-2"  # Nordvik Oat drink 1 l
 OAT_DRINK = "09506000100012"
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Signals:

@@ -14,8 +14,8 @@ from dashboard_helpers import (
     GatewayFactory,
     Publisher,
     Signals,
-    wait_until,
 )
+from polling import wait_until
 from sqlalchemy import select
 
 from gateway import restock as rules

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dashboard_helpers import AGENT, STORE, Publisher, wait_until
+from dashboard_helpers import AGENT, STORE, Publisher
+from polling import wait_until
 
 from gateway.telemetry import RfidTelemetryBook, TelemetrySubscriber
 from smartstore.contract import payloads as p

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -24,15 +22,6 @@ AGENT = "edge-1"
 MILK = "09506000100005"  # RFID-tagged
 RICE = "09506000100098"  # not RFID-tagged
 UNREACHABLE_BROKER = MqttSettings(url="mqtt://127.0.0.1:1")
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Publisher:

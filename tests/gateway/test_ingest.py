@@ -20,8 +20,8 @@ from gateway_helpers import (
     Signals,
     send,
     signal_topic,
-    wait_until,
 )
+from polling import wait_until
 from sqlalchemy import func, select
 
 from gateway.alerts import raise_alert

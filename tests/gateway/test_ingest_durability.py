@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gateway_helpers import AGENT, RICE, STORE, Publisher, Signals, wait_until
+from gateway_helpers import AGENT, RICE, STORE, Publisher, Signals
+from polling import wait_until
 from sqlalchemy import func, select
 
 from gateway.db.models import AppliedEvent, Inventory

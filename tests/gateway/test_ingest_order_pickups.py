@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from gateway_helpers import AGENT, Publisher, send, wait_until
+from gateway_helpers import AGENT, Publisher, send
 from locker_helpers import LOCKER, RICE, SECRET, STORE, create, figures, now, ready, stock
+from polling import wait_until
 from sqlalchemy import select
 
 from gateway.code_pickup import PickupResult, pickup_with_code
