@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -21,6 +22,16 @@ from models.synth.scene import BACKGROUND_FAMILIES, TRAIN_FAMILIES
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
+GENERATOR_DIR = Path(__file__).resolve().parent
+
+
+def generator_fingerprint() -> str:
+    """A short hash of the generator's source: sets kept on disk are only reused while it is unchanged."""
+    digest = hashlib.sha256()
+    for source in sorted(GENERATOR_DIR.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 class SynthSettings(BaseModel):

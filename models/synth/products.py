@@ -34,12 +34,29 @@ def _text_lines(canvas: np.ndarray, rect: Rect, ink: Bgr, rnd: random.Random, ro
             x += word + rnd.randint(1, 3)
 
 
+def _picture(canvas: np.ndarray, rect: Rect, rnd: random.Random) -> None:
+    """A product photo on the pack: a smooth patch of several colours, like food or a cleaning scene."""
+    x0, y0, x1, y1 = rect
+    width, height = x1 - x0, y1 - y0
+    pw, ph = int(width * rnd.uniform(0.5, 0.85)), int(height * rnd.uniform(0.3, 0.6))
+    if pw < 4 or ph < 4:
+        return
+    px0 = x0 + rnd.randint(0, width - pw)
+    py0 = y0 + int((height - ph) * rnd.uniform(0.3, 0.9))
+    grid = (rnd.randint(2, 4), rnd.randint(2, 4), 3)
+    cells = np.random.default_rng(rnd.getrandbits(32)).integers(0, 256, grid).astype(np.uint8)
+    patch = cv2.resize(cells, (pw, ph), interpolation=cv2.INTER_CUBIC)
+    canvas[py0 : py0 + ph, px0 : px0 + pw] = patch
+
+
 def _printed_face(canvas: np.ndarray, rect: Rect, look: ProductLook, rnd: random.Random) -> None:
     """A label layout on a face: colour band, logo, big title stripe and small print."""
     x0, y0, x1, y1 = rect
     width, height = x1 - x0, y1 - y0
     if width < 4 or height < 4:
         return
+    if look.picture:
+        _picture(canvas, rect, rnd)
     if look.layout == 0:  # horizontal band with a logo
         band_y0 = y0 + int(height * rnd.uniform(0.15, 0.45))
         band_y1 = band_y0 + int(height * rnd.uniform(0.15, 0.35))
@@ -186,6 +203,17 @@ def _jar(canvas: np.ndarray, rect: Rect, look: ProductLook, rnd: random.Random) 
 
 
 _DRAW = {"box": _box, "bottle": _bottle, "can": _can, "bag": _bag, "jar": _jar}
+_ROUND = frozenset({"bottle", "can", "jar"})
+
+
+def _shade_round(sprite: np.ndarray, background: np.ndarray) -> None:
+    """Light falling off towards both sides of a cylinder, on the product's pixels only."""
+    width = sprite.shape[1]
+    across = np.sin(np.linspace(0.15, np.pi - 0.15, width, dtype=np.float32)) ** 0.7
+    profile = (0.55 + 0.5 * across)[None, :, None]
+    drawn = (sprite != background).any(axis=2)
+    shaded = np.clip(sprite * profile, 0, 255).astype(np.uint8)
+    sprite[drawn] = shaded[drawn]
 
 
 def draw_product(canvas: np.ndarray, rect: Rect, look: ProductLook) -> None:
@@ -201,7 +229,10 @@ def draw_product(canvas: np.ndarray, rect: Rect, look: ProductLook) -> None:
     if cx1 <= cx0 or cy1 <= cy0:
         return
     sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = canvas[cy0:cy1, cx0:cx1]
+    before = sprite.copy()
     _DRAW[look.shape](sprite, (0, 0, width, height), look, random.Random(look.seed))
+    if look.shape in _ROUND:
+        _shade_round(sprite, before)
     canvas[cy0:cy1, cx0:cx1] = sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
 
 

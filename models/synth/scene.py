@@ -32,6 +32,8 @@ HELDOUT_FAMILIES: tuple[str, ...] = ("tiles", "gradient", "stripes")
 
 _SHAPES: tuple[Shape, ...] = ("box", "bottle", "can", "bag", "jar")
 _SHAPE_WEIGHTS = np.array([0.42, 0.2, 0.14, 0.1, 0.14])
+_FACINGS = np.arange(1, 9)
+_FACING_WEIGHTS = np.array([0.2, 0.16, 0.13, 0.11, 0.11, 0.1, 0.1, 0.09])
 # width / height ranges per shape, as seen from the front
 _ASPECT: dict[Shape, tuple[float, float]] = {
     "box": (0.2, 1.1),
@@ -60,6 +62,7 @@ class ProductLook:
     logo: Bgr
     layout: int  # which printed-label arrangement
     seed: int
+    picture: bool = False  # a product photo on the pack (a smooth, many-coloured patch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +144,8 @@ def _panel(rng: np.random.Generator, families: Sequence[str]) -> BackPanel:
 
 def _look(rng: np.random.Generator) -> ProductLook:
     shape = _SHAPES[int(rng.choice(len(_SHAPES), p=_SHAPE_WEIGHTS))]
-    body = _grey(rng, 200, 250) if rng.uniform() < 0.25 else hsv_colour(rng, (0.3, 1.0), (0.25, 1.0))
+    # Real aisles are mostly white and pale packs with colourful print, not solid colour blocks.
+    body = _grey(rng, 200, 250) if rng.uniform() < 0.4 else hsv_colour(rng, (0.3, 1.0), (0.25, 1.0))
     return ProductLook(
         shape=shape,
         body=body,
@@ -150,6 +154,7 @@ def _look(rng: np.random.Generator) -> ProductLook:
         logo=hsv_colour(rng, (0.6, 1.0), (0.5, 1.0)),
         layout=int(rng.integers(4)),
         seed=int(rng.integers(2**31)),
+        picture=bool(rng.uniform() < 0.45),
     )
 
 
@@ -161,15 +166,18 @@ def _fill_row(
     items: list[Item] = []
     starts: list[int] = []
     slots: list[SlotTruth] = []
-    size_low, size_high = sorted(rng.uniform(0.35, 0.95, size=2).tolist())
+    # Most real rows are packed: products nearly as tall as the clearance, facings touching.
+    packed = rng.uniform() < 0.6
+    size_low, size_high = sorted(rng.uniform(0.6 if packed else 0.35, 0.95, size=2).tolist())
     size_high = max(size_high, size_low + 0.12)
     x = x_start + int(rng.integers(0, 4))
     while True:
         look = _look(rng)
-        height = max(8, int(clear * rng.uniform(size_low, min(size_high, 0.95))))
+        height = max(8, int(clear * rng.uniform(size_low, min(size_high, 0.97))))
         width = max(6, int(height * rng.uniform(*_ASPECT[look.shape])))
-        spacing = int(rng.integers(0, 4))
-        facings = int(rng.integers(1, 9))
+        spacing = int(rng.integers(0, 2 if packed else 4))
+        # Single and double facings are where a missing product leaves the narrowest hole.
+        facings = int(rng.choice(_FACINGS, p=_FACING_WEIGHTS))
         fit = (x_end - x) // (width + spacing)
         if fit < 1:
             # Fill the end of the row with a narrower product: an unlabelled hole would look like a gap.
@@ -259,13 +267,16 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
         header = (0, 0, width, unit_top)
     floor_top = height if rng.uniform() < 0.4 else int(height * rng.uniform(0.88, 0.97))
     base_h = int(height * rng.uniform(0.02, 0.06))
-    n_levels = int(rng.choice([4, 5, 6, 6, 7, 7, 8, 8, 9, 10]))
+    # Phone photos of whole units show up to a dozen boards; fixed shelf cameras fewer, larger ones.
+    n_levels = int(rng.choice([4, 5, 6, 7, 7, 8, 8, 9, 10, 11, 12]))
     lip_h = max(4, int((floor_top - base_h - unit_top) / n_levels * rng.uniform(0.06, 0.13)))
     bounds = np.sort(rng.dirichlet(np.full(n_levels, 12.0))).cumsum()
     span = floor_top - base_h - unit_top
     frame_colour = _grey(rng, 40, 235) if rng.uniform() < 0.8 else hsv_colour(rng, (0.4, 0.9), (0.4, 0.9))
     lip_colour = frame_colour if rng.uniform() < 0.6 else _grey(rng, 30, 245)
     tag_colour = (255, 255, 255) if rng.uniform() < 0.6 else hsv_colour(rng, (0.3, 1.0), (0.8, 1.0))
+    # Many stores run a continuous label strip: evenly spaced tags whatever stands above them.
+    tag_strip = rng.uniform() < 0.4
     n_bays = int(rng.integers(1, 4))
     post_w = max(3, int(width * rng.uniform(0.008, 0.025)))
     edges = [
@@ -298,6 +309,9 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
             tag_w = max(6, int(width * rng.uniform(0.02, 0.045)))
             tag_h = max(3, int(lip_h * rng.uniform(0.5, 0.85)))
             tag_y = surface + (lip_h - tag_h) // 2
+            if tag_strip:
+                pitch = max(tag_w + 2, int(tag_w * rng.uniform(1.2, 2.5)))
+                starts = list(range(edges[bay] + post_w + 1, edges[bay + 1] - post_w - tag_w, pitch))
             tags.extend((x, tag_y, x + tag_w, tag_y + tag_h) for x in starts if rng.uniform() < 0.85)
         # A camera mounted high sees more of the lower boards' tops.
         depth = int((surface - top) * rng.uniform(0.02, 0.1) * (1 + index / n_levels * camera_height))
