@@ -74,6 +74,12 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--device", default="auto", help="auto (cuda:0 if present, else cpu), cpu, 0, ...")
     parser.add_argument("--patience", type=int, default=100, help="early-stop after this many flat epochs")
     parser.add_argument(
+        "--class-weight-power",
+        type=float,
+        default=0.0,
+        help="weight each class's loss by 1 / its box count to this power (0 off, 1 full inverse frequency)",
+    )
+    parser.add_argument(
         "--ship",
         nargs="?",
         const=SHIPPED_MODEL,
@@ -134,6 +140,7 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
         patience=args.patience,
+        class_weight_power=args.class_weight_power,
         ship=args.ship,
     )
     if settings is None:

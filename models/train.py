@@ -69,6 +69,13 @@ class TrainSettings(DataSource):
     )
     device: str = Field(default="auto", title="Device", description="auto: cuda:0 when CUDA exists, else cpu")
     patience: int = Field(default=100, ge=0, title="Early-stop patience", description="Epochs; 0 = never")
+    class_weight_power: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        title="Class weight power",
+        description="Weight each class's loss by 1 / its box count to this power; gaps are the rare class",
+    )
     architecture: Path = Field(default=ARCHITECTURE_YAML, title="Architecture yaml")
     ship: Path | None = Field(default=None, title="Ship to", description="Also copy the ONNX file here")
 
@@ -222,6 +229,7 @@ def train(settings: TrainSettings) -> TrainResult:
             # Ultralytics accumulates gradients up to a nominal batch of 64; a CPU run has only a few hundred
             # batches, and stepping the optimizer after each of them learns far more in the same time.
             nbs=settings.batch,
+            cls_pw=settings.class_weight_power,
             # Decoded once instead of four JPEGs per mosaic per step: the data loader shares the two cores.
             cache="ram",
             verbose=True,

@@ -109,6 +109,14 @@ def test_settings_need_exactly_one_data_source(tmp_path: Path) -> None:
         EvalSettings(model=model, synth_count=4, families=("marble",))
 
 
+def test_class_weight_power_stays_between_off_and_full_inverse_frequency(tmp_path: Path) -> None:
+    assert TrainSettings(out=tmp_path, synth_count=10).class_weight_power == 0.0
+    with pytest.raises(ValidationError, match="less than or equal to 1"):
+        TrainSettings(out=tmp_path, synth_count=10, class_weight_power=1.5)
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        TrainSettings(out=tmp_path, synth_count=10, class_weight_power=-0.1)
+
+
 def test_network_guard_refuses_internet_but_not_loopback() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -138,6 +146,7 @@ def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> N
                 imgsz=160,
                 batch=8,
                 workers=0,
+                class_weight_power=0.5,
                 ship=tmp_path / "shipped.onnx",
             )
         )
