@@ -229,10 +229,10 @@ def draw_product(canvas: np.ndarray, rect: Rect, look: ProductLook) -> None:
     if cx1 <= cx0 or cy1 <= cy0:
         return
     sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = canvas[cy0:cy1, cx0:cx1]
-    before = sprite.copy()
+    background = sprite.copy() if look.shape in _ROUND else None
     _DRAW[look.shape](sprite, (0, 0, width, height), look, random.Random(look.seed))
-    if look.shape in _ROUND:
-        _shade_round(sprite, before)
+    if background is not None:
+        _shade_round(sprite, background)
     canvas[cy0:cy1, cx0:cx1] = sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
 
 

@@ -309,10 +309,11 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
             tag_w = max(6, int(width * rng.uniform(0.02, 0.045)))
             tag_h = max(3, int(lip_h * rng.uniform(0.5, 0.85)))
             tag_y = surface + (lip_h - tag_h) // 2
+            tag_xs: Sequence[int] = starts
             if tag_strip:
                 pitch = max(tag_w + 2, int(tag_w * rng.uniform(1.2, 2.5)))
-                starts = list(range(edges[bay] + post_w + 1, edges[bay + 1] - post_w - tag_w, pitch))
-            tags.extend((x, tag_y, x + tag_w, tag_y + tag_h) for x in starts if rng.uniform() < 0.85)
+                tag_xs = range(edges[bay] + post_w + 1, edges[bay + 1] - post_w - tag_w, pitch)
+            tags.extend((x, tag_y, x + tag_w, tag_y + tag_h) for x in tag_xs if rng.uniform() < 0.85)
         # A camera mounted high sees more of the lower boards' tops.
         depth = int((surface - top) * rng.uniform(0.02, 0.1) * (1 + index / n_levels * camera_height))
         levels.append(

@@ -1,10 +1,12 @@
-"""Hand-built synthetic scenes with known contents, shared by the generator's tests and their fixtures."""
+"""Synthetic scenes for the generator's tests: hand-built ones with known contents, and seeded batches."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from models.synth.scene import Rect, Scene
+import numpy as np
+
+from models.synth.scene import TRAIN_FAMILIES, Rect, Scene, generate_scene
 
 
 class SceneFactory(Protocol):
@@ -12,3 +14,8 @@ class SceneFactory(Protocol):
 
 
 PANEL_BGR = (235, 235, 235)
+
+
+def seeded_scenes(count: int) -> list[Scene]:
+    """Scenes of seeds 0..count-1 at 1200 x 900 planar pixels, training back panels."""
+    return [generate_scene(np.random.default_rng(seed), 1200, 900, TRAIN_FAMILIES) for seed in range(count)]

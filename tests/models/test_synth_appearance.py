@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+from synth_scenes import seeded_scenes
 
 from models.synth.products import draw_product
-from models.synth.scene import TRAIN_FAMILIES, ProductLook, Scene, generate_scene
+from models.synth.scene import ProductLook
 
 GREY = (200, 200, 200)
 
 
-def _scenes(count: int) -> list[Scene]:
-    return [generate_scene(np.random.default_rng(seed), 1200, 900, TRAIN_FAMILIES) for seed in range(count)]
-
-
 def test_products_fill_most_of_the_clearance_and_many_runs_are_one_or_two_facings() -> None:
-    scenes = _scenes(30)
+    scenes = seeded_scenes(30)
     shares: list[float] = []
     for scene in scenes:
         for level in scene.levels:
@@ -51,7 +48,7 @@ def test_a_pack_photo_adds_many_colours_to_a_plain_face() -> None:
 
 def test_some_stores_have_evenly_spaced_label_strips() -> None:
     evenly_spaced = 0
-    for scene in _scenes(30):
+    for scene in seeded_scenes(30):
         for level in scene.levels:
             steps = np.diff(sorted(tag[0] for tag in level.tags))
             # Tags under SKU runs follow the runs' widths; a strip repeats one pitch along the board.

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
-from models.synth.scene import TRAIN_FAMILIES, Scene, generate_scene
-
-
-def _scenes(count: int) -> list[Scene]:
-    return [generate_scene(np.random.default_rng(seed), 1200, 900, TRAIN_FAMILIES) for seed in range(count)]
+from synth_scenes import seeded_scenes
 
 
 def test_adjacent_empty_facings_form_one_gap() -> None:
-    for scene in _scenes(40):
+    for scene in seeded_scenes(40):
         gaps = sorted(
             (item.rect for item in scene.items if item.kind != "product"), key=lambda r: (r[3], r[0])
         )
@@ -24,7 +18,7 @@ def test_adjacent_empty_facings_form_one_gap() -> None:
 
 
 def test_most_scenes_have_gaps() -> None:
-    scenes = _scenes(60)
+    scenes = seeded_scenes(60)
     with_gaps = sum(any(item.kind != "product" for item in scene.items) for scene in scenes)
     gap_share = sum(item.kind != "product" for s in scenes for item in s.items) / sum(
         len(s.items) for s in scenes
