@@ -26,7 +26,49 @@ logger = logging.getLogger(__name__)
 OCCLUDED_SHARE = 0.25
 # Slots narrower than this in the output image are below what a shelf camera is calibrated for.
 MIN_SLOT_WIDTH_PX = 8.0
+# Bands of slot width in model-input pixels: how narrow a slot may be and still be judged well, which
+# tells an installer how far a camera may stand from its shelf.
+WIDTH_BANDS: tuple[tuple[float, float], ...] = ((0.0, 16.0), (16.0, 24.0), (24.0, 40.0), (40.0, math.inf))
 PLACEHOLDER_GTIN = "00000000000000"
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class WidthBand:
+    """Out-of-stock counts for the scored slots whose width at the model input falls in [low, high)."""
+
+    low: float
+    high: float
+    slots: int = 0
+    true_empty: int = 0
+    predicted_empty: int = 0
+    hits: int = 0
+
+    @property
+    def precision(self) -> float:
+        return _share(self.hits, self.predicted_empty)
+
+    @property
+    def recall(self) -> float:
+        return _share(self.hits, self.true_empty)
+
+    def counted(self, empty: bool, predicted: bool) -> WidthBand:
+        return WidthBand(
+            self.low,
+            self.high,
+            self.slots + 1,
+            self.true_empty + empty,
+            self.predicted_empty + predicted,
+            self.hits + (empty and predicted),
+        )
+
+    def label(self) -> str:
+        if not self.low:
+            return f"<{self.high:g}px"
+        return f"{self.low:g}-{self.high:g}px" if math.isfinite(self.high) else f">={self.low:g}px"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +82,15 @@ class SlotScore:
     predicted_empty: int
     hits: int
     unreadable: int  # visible slots the edge would mark stale (no product or gap box covering them)
+    by_width: tuple[WidthBand, ...] = ()
 
     @property
     def precision(self) -> float:
-        return self.hits / self.predicted_empty if self.predicted_empty else math.nan
+        return _share(self.hits, self.predicted_empty)
 
     @property
     def recall(self) -> float:
-        return self.hits / self.true_empty if self.true_empty else math.nan
+        return _share(self.hits, self.true_empty)
 
     @property
     def f1(self) -> float:
@@ -68,13 +111,27 @@ class SlotScore:
             "oos_precision": clean(self.precision),
             "oos_recall": clean(self.recall),
             "oos_f1": clean(self.f1),
+            "by_slot_width": {
+                band.label(): {
+                    "slots": band.slots,
+                    "true_empty": band.true_empty,
+                    "oos_precision": clean(band.precision),
+                    "oos_recall": clean(band.recall),
+                }
+                for band in self.by_width
+            },
         }
 
     def line(self) -> str:
+        bands = ", ".join(
+            f"{band.label()} P {band.precision:.3f} R {band.recall:.3f} ({band.true_empty} empty)"
+            for band in self.by_width
+        )
         return (
             f"slots {self.slots} ({self.true_empty} empty, {self.skipped_occluded} occluded skipped, "
             f"{self.unreadable} unreadable): out-of-stock precision {self.precision:.3f}, "
             f"recall {self.recall:.3f}, F1 {self.f1:.3f}"
+            + (f"; by slot width at the model input: {bands}" if bands else "")
         )
 
 
@@ -87,6 +144,10 @@ def _overlap(rect: Rect, other: Rect) -> int:
 def occluded_share(scene: Scene, truth: SlotTruth) -> float:
     area = max((truth.rect[2] - truth.rect[0]) * (truth.rect[3] - truth.rect[1]), 1)
     return min(sum(_overlap(truth.rect, occluder.rect) for occluder in scene.occluders) / area, 1.0)
+
+
+def _band_index(width: float) -> int:
+    return next(i for i, (low, high) in enumerate(WIDTH_BANDS) if low <= width < high)
 
 
 def _slot(index: int, box: tuple[float, float, float, float]) -> Slot:
@@ -110,6 +171,7 @@ def score_slots(
     by_name = {name: cls for cls, name in detector.names.items()}
     product_cls, gap_cls = by_name["product"], by_name["gap"]
     slots = skipped = true_empty = predicted_empty = hits = unreadable = 0
+    bands = [WidthBand(low, high) for low, high in WIDTH_BANDS]
     for index in range(count):
         image, scene, camera = synthesize_scene(image_seed(seed, index), imgsz, families)
         frame = np.asarray(cv2.imdecode(np.frombuffer(image.jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
@@ -125,6 +187,7 @@ def score_slots(
         if not scored:
             continue
         size = (image.width, image.height)
+        to_input = min(detector.input_size[0] / image.width, detector.input_size[1] / image.height)
         raster = SlotRaster([slot for slot, _ in scored], size, mask_width=image.width)
         readings = raster.measure(detector.detect(frame), size, product_cls, gap_cls)
         for slot, truth in scored:
@@ -136,6 +199,10 @@ def score_slots(
             true_empty += truth.empty
             predicted_empty += empty
             hits += empty and truth.empty
-    score = SlotScore(count, slots, skipped, true_empty, predicted_empty, hits, unreadable)
+            band = _band_index((slot.polygon[1][0] - slot.polygon[0][0]) * to_input)
+            bands[band] = bands[band].counted(truth.empty, empty)
+    score = SlotScore(
+        count, slots, skipped, true_empty, predicted_empty, hits, unreadable, by_width=tuple(bands)
+    )
     logger.info("slot-level: %s", score.line())
     return score

@@ -9,7 +9,7 @@ import numpy as np
 from vision_models import constant_detector_model
 
 from edge.vision.detector import DetectorSettings
-from models.slot_eval import SlotScore, score_slots
+from models.slot_eval import WIDTH_BANDS, SlotScore, WidthBand, score_slots
 from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
 
 IMGSZ = 160
@@ -42,6 +42,12 @@ def test_a_model_seeing_only_gaps_finds_every_empty_slot(tmp_path: Path) -> None
     assert score.predicted_empty == score.slots
     assert score.recall == 1.0
     assert math.isclose(score.precision, score.true_empty / score.slots)
+    # Every scored slot falls in exactly one width band, and each band sees what the whole does.
+    assert sum(band.slots for band in score.by_width) == score.slots
+    assert sum(band.true_empty for band in score.by_width) == score.true_empty
+    assert sum(band.hits for band in score.by_width) == score.hits
+    assert sum(band.slots > 0 for band in score.by_width) >= 2
+    assert all(band.recall == 1.0 for band in score.by_width if band.true_empty)
 
 
 def test_a_model_seeing_only_products_finds_no_empty_slot(tmp_path: Path) -> None:
@@ -77,3 +83,17 @@ def test_scores() -> None:
     assert math.isclose(score.recall, 0.7)
     assert math.isclose(score.f1, 2 * (7 / 8) * 0.7 / (7 / 8 + 0.7))
     assert score.as_json()["oos_f1"] == round(score.f1, 4)
+
+
+def test_width_bands_count_and_name_themselves() -> None:
+    band = WidthBand(16.0, 24.0).counted(empty=True, predicted=True).counted(empty=True, predicted=False)
+    band = band.counted(empty=False, predicted=True)
+    assert (band.slots, band.true_empty, band.predicted_empty, band.hits) == (3, 2, 2, 1)
+    assert math.isclose(band.precision, 0.5)
+    assert math.isclose(band.recall, 0.5)
+    assert [WidthBand(low, high).label() for low, high in WIDTH_BANDS] == [
+        "<16px",
+        "16-24px",
+        "24-40px",
+        ">=40px",
+    ]
