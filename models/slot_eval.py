@@ -32,12 +32,30 @@ WIDTH_BANDS: tuple[tuple[float, float], ...] = ((0.0, 16.0), (16.0, 24.0), (24.0
 PLACEHOLDER_GTIN = "00000000000000"
 
 
-def _share(part: int, whole: int) -> float:
-    return part / whole if whole else math.nan
+class _OutOfStockRates:
+    """Precision, recall and F1 of 'empty' over counts a subclass holds."""
+
+    __slots__ = ()
+    hits: int
+    predicted_empty: int
+    true_empty: int
+
+    @property
+    def precision(self) -> float:
+        return self.hits / self.predicted_empty if self.predicted_empty else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.hits / self.true_empty if self.true_empty else math.nan
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else math.nan
 
 
 @dataclass(frozen=True, slots=True)
-class WidthBand:
+class WidthBand(_OutOfStockRates):
     """Out-of-stock counts for the scored slots whose width at the model input falls in [low, high)."""
 
     low: float
@@ -46,14 +64,6 @@ class WidthBand:
     true_empty: int = 0
     predicted_empty: int = 0
     hits: int = 0
-
-    @property
-    def precision(self) -> float:
-        return _share(self.hits, self.predicted_empty)
-
-    @property
-    def recall(self) -> float:
-        return _share(self.hits, self.true_empty)
 
     def counted(self, empty: bool, predicted: bool) -> WidthBand:
         return WidthBand(
@@ -72,7 +82,7 @@ class WidthBand:
 
 
 @dataclass(frozen=True, slots=True)
-class SlotScore:
+class SlotScore(_OutOfStockRates):
     """Out-of-stock (empty slot) detection over every scored slot of the held-out images."""
 
     images: int
@@ -83,19 +93,6 @@ class SlotScore:
     hits: int
     unreadable: int  # visible slots the edge would mark stale (no product or gap box covering them)
     by_width: tuple[WidthBand, ...] = ()
-
-    @property
-    def precision(self) -> float:
-        return _share(self.hits, self.predicted_empty)
-
-    @property
-    def recall(self) -> float:
-        return _share(self.hits, self.true_empty)
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r > 0 else math.nan
 
     def as_json(self) -> dict[str, Any]:
         def clean(value: float) -> float | None:
