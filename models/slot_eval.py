@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edge.vision.detector import DetectorSettings, OnnxDetector
-from edge.vision.slots import SlotRaster
+from edge.vision.slots import SlotRaster, empty_below
 from models.synth.camera import warp_boxes
 from models.synth.dataset import image_seed
 from models.synth.pipeline import synthesize_scene
@@ -147,10 +147,10 @@ def _band_index(width: float) -> int:
     return next(i for i, (low, high) in enumerate(WIDTH_BANDS) if low <= width < high)
 
 
-def _slot(index: int, box: tuple[float, float, float, float]) -> Slot:
+def _slot(index: int, box: tuple[float, float, float, float], facings: int) -> Slot:
     x0, y0, x1, y1 = box
     polygon = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
-    return Slot(id=f"s{index}", gtin=PLACEHOLDER_GTIN, facings=1, capacity=1, polygon=polygon)
+    return Slot(id=f"s{index}", gtin=PLACEHOLDER_GTIN, facings=facings, capacity=facings, polygon=polygon)
 
 
 def score_slots(
@@ -180,7 +180,7 @@ def score_slots(
             if occluded_share(scene, truth) > OCCLUDED_SHARE:
                 skipped += 1
                 continue
-            scored.append((_slot(number, box), truth))
+            scored.append((_slot(number, box, truth.facings), truth))
         if not scored:
             continue
         size = (image.width, image.height)
@@ -190,7 +190,7 @@ def score_slots(
         for slot, truth in scored:
             reading = readings[slot.id]
             stale = reading.occluded(min_coverage)
-            empty = not stale and reading.fill < empty_fill
+            empty = not stale and reading.fill < empty_below(empty_fill, slot.facings)
             slots += 1
             unreadable += stale
             true_empty += truth.empty

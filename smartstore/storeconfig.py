@@ -50,7 +50,9 @@ class StoreInfo(_Model):
     name: str
     timezone: str = "UTC"
     shelf_low_fill: float = Field(0.5, gt=0, le=1, description="Fill below this is 'low'.")
-    shelf_empty_fill: float = Field(0.15, ge=0, lt=1, description="Fill below this is 'empty'.")
+    shelf_empty_fill: float = Field(
+        0.15, ge=0, lt=1, description="Fill below this, and below half a facing, is 'empty'."
+    )
     pickup_expiry_hours: float = Field(72, gt=0, description="A pickup order not collected by then expires.")
     pickup_code_digits: int = Field(6, ge=6, le=8, description="Digits of a locker pickup code.")
     pickup_max_failures: int = Field(

@@ -47,6 +47,12 @@ class SlotFillSettings(BaseModel):
     )
 
 
+def empty_below(empty_fill: float, facings: int) -> float:
+    """The fill under which a slot of `facings` facings reads empty: the store's threshold, but never above
+    half a facing. The last facing of eight fills 1/8 of its slot, and that slot is low, not out of stock."""
+    return min(empty_fill, 0.5 / max(facings, 1))
+
+
 @dataclass(frozen=True, slots=True)
 class SlotReading:
     """One frame's view of a slot: `fill` = product / (product + gap) area, `coverage` = boxed share."""
@@ -177,8 +183,8 @@ class SlotTracker:
             slot.id: _SlotTrack(slot, recent=deque(maxlen=self.settings.confidence_window)) for slot in slots
         }
 
-    def state_for(self, fill: float) -> ShelfState:
-        if fill < self._empty:
+    def state_for(self, fill: float, facings: int = 1) -> ShelfState:
+        if fill < empty_below(self._empty, facings):
             return ShelfState.EMPTY
         if fill < self._low:
             return ShelfState.LOW
@@ -208,7 +214,7 @@ class SlotTracker:
         return changed
 
     def _apply(self, track: _SlotTrack, fill: float) -> None:
-        observed = self.state_for(fill)
+        observed = self.state_for(fill, track.slot.facings)
         track.recent.append(observed)
         if observed is track.state:
             track.fill = fill

@@ -50,6 +50,20 @@ def test_fill_is_product_versus_gap_area(share: float, state: str) -> None:
     assert not observation.stale
 
 
+@pytest.mark.parametrize(
+    ("facings", "fill", "state"),
+    [(3, 0.14, "empty"), (7, 1 / 7, "low"), (8, 1 / 8, "low"), (8, 0.05, "empty")],
+)
+def test_the_last_facing_of_a_long_run_is_low_not_empty(facings: int, fill: float, state: str) -> None:
+    """One facing of seven or eight fills under the store's 0.15, yet the product is still on the shelf."""
+    run = Slot(id="a", gtin="09506000100005", facings=facings, capacity=facings, polygon=SLOTS[0].polygon)
+    slots = SlotTracker([run], CAMERA, 0.5, 0.15, SlotFillSettings(confirmations=1))
+    (observation,) = slots.observe(slot_a(fill), FRAME, CLASS_IDS)
+
+    assert observation.fill == pytest.approx(fill, abs=0.01)
+    assert observation.state == state
+
+
 def test_overlapping_and_partial_boxes() -> None:
     slots = tracker(confirmations=1)
     # A gap box partly under an equally confident product box: the product wins there. A box half
