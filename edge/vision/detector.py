@@ -173,6 +173,12 @@ def decode(
     ]
 
 
+def model_input_size(model_path: Path) -> tuple[int, int]:
+    """(width, height) of a model's fixed input, without loading it for inference."""
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    return OnnxDetector.input_size_of(session.get_inputs()[0].shape)
+
+
 class OnnxDetector:
     """One loaded model; `detect` is not thread-safe by design: one owner thread runs it."""
 
@@ -188,7 +194,7 @@ class OnnxDetector:
         model_input = self._session.get_inputs()[0]
         self._input_name: str = model_input.name
         # (width, height) of the input; `imgsz` is its long side (the size a square model is named by).
-        self.input_size = self._input_size(model_input.shape)
+        self.input_size = self.input_size_of(model_input.shape)
         self.imgsz = max(self.input_size)
         metadata = self._session.get_modelmeta().custom_metadata_map
         self.names = parse_names(metadata.get("names"))
@@ -208,7 +214,7 @@ class OnnxDetector:
         )
 
     @staticmethod
-    def _input_size(shape: list[int | str | None]) -> tuple[int, int]:
+    def input_size_of(shape: list[int | str | None]) -> tuple[int, int]:
         height, width = shape[2], shape[3]
         if len(shape) != 4 or not isinstance(height, int) or not isinstance(width, int):
             raise ValueError(f"model input must be a fixed [1, 3, H, W], not {shape}")

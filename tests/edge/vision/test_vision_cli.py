@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 from vision_models import shelf_model
 
 from edge.config import VisionSettings
@@ -121,3 +122,27 @@ def test_calibrate_without_a_snapshot_uses_a_blank_frame_and_refuses_unknown_cam
 
     assert read(str(out)).shape == (720, 1280, 3)
     assert "no camera 'cam-9z'" in capsys.readouterr().err
+
+
+def test_calibrate_warns_of_slots_too_narrow_for_the_model_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same planogram filmed by a 4x wider frame: every slot shrinks to a quarter at the model input."""
+
+    def calibrate(store: Path, out: str) -> int:
+        return main(["vision", "calibrate", "--store", str(store), "--camera", "cam-1l",
+                     "--state-dir", str(tmp_path), "--out", str(tmp_path / out)])  # fmt: skip
+
+    assert calibrate(EXAMPLE_STORE, "as-shipped.png") == 0
+    assert "warning" not in capsys.readouterr().err
+
+    store = yaml.safe_load(EXAMPLE_STORE.read_text())
+    camera = next(c for c in store["devices"]["cameras"] if c["id"] == "cam-1l")
+    camera["width"], camera["height"] = 4 * camera["width"], 4 * camera["height"]
+    wide = tmp_path / "wide-store.yaml"
+    wide.write_text(yaml.safe_dump(store))
+    assert calibrate(wide, "wide.png") == 0
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: slot 1l-")]
+    assert len(warnings) == 24
+    assert "px of the 416x416 model input, under 16" in warnings[0]
