@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.vision.detector import DetectorSettings, OnnxDetector
+from edge.vision.detector import DetectorSettings, OnnxDetector, letterbox_scale
 from edge.vision.slots import SlotRaster, empty_below
 from models.synth.camera import warp_boxes
 from models.synth.dataset import image_seed
@@ -167,7 +167,7 @@ def score_slots(
     detector = OnnxDetector(model, detector_settings or DetectorSettings())
     by_name = {name: cls for cls, name in detector.names.items()}
     product_cls, gap_cls = by_name["product"], by_name["gap"]
-    slots = skipped = true_empty = predicted_empty = hits = unreadable = 0
+    skipped = unreadable = 0
     bands = [WidthBand(low, high) for low, high in WIDTH_BANDS]
     for index in range(count):
         image, scene, camera = synthesize_scene(image_seed(seed, index), imgsz, families)
@@ -184,22 +184,25 @@ def score_slots(
         if not scored:
             continue
         size = (image.width, image.height)
-        to_input = min(detector.input_size[0] / image.width, detector.input_size[1] / image.height)
+        to_input = letterbox_scale(size, detector.input_size)
         raster = SlotRaster([slot for slot, _ in scored], size, mask_width=image.width)
         readings = raster.measure(detector.detect(frame), size, product_cls, gap_cls)
         for slot, truth in scored:
             reading = readings[slot.id]
             stale = reading.occluded(min_coverage)
             empty = not stale and reading.fill < empty_below(empty_fill, slot.facings)
-            slots += 1
             unreadable += stale
-            true_empty += truth.empty
-            predicted_empty += empty
-            hits += empty and truth.empty
             band = _band_index((slot.polygon[1][0] - slot.polygon[0][0]) * to_input)
             bands[band] = bands[band].counted(truth.empty, empty)
     score = SlotScore(
-        count, slots, skipped, true_empty, predicted_empty, hits, unreadable, by_width=tuple(bands)
+        images=count,
+        slots=sum(band.slots for band in bands),
+        skipped_occluded=skipped,
+        true_empty=sum(band.true_empty for band in bands),
+        predicted_empty=sum(band.predicted_empty for band in bands),
+        hits=sum(band.hits for band in bands),
+        unreadable=unreadable,
+        by_width=tuple(bands),
     )
     logger.info("slot-level: %s", score.line())
     return score

@@ -14,7 +14,7 @@ import numpy as np
 
 from edge.config import VisionSettings
 from edge.vision.annotate import draw_detections, draw_slots
-from edge.vision.detector import Detection, DetectorSettings, OnnxDetector, model_input_size
+from edge.vision.detector import Detection, DetectorSettings, OnnxDetector, letterbox_scale, model_input_size
 from smartstore.storeconfig import Slot, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def calibrate(args: argparse.Namespace) -> int:
     print(f"{args.out}: {len(slots)} slots of {camera.id} ({camera.width}x{camera.height})")
     model = args.model or VisionSettings().model_path
     input_w, input_h = model_input_size(model)
-    to_input = min(input_w / camera.width, input_h / camera.height)
+    to_input = letterbox_scale((camera.width, camera.height), (input_w, input_h))
     for slot, width in narrow_slots(slots, to_input):
         print(
             f"warning: slot {slot.id} ({slot.gtin}) spans {width:.1f} px of the {input_w}x{input_h} model "

@@ -82,6 +82,11 @@ class Letterbox:
         return out
 
 
+def letterbox_scale(frame_size: tuple[int, int], input_size: tuple[int, int]) -> float:
+    """How much a (width, height) frame is scaled to fit a (width, height) model input, aspect kept."""
+    return min(input_size[0] / frame_size[0], input_size[1] / frame_size[1])
+
+
 def letterbox(image: BgrImage, size: int | tuple[int, int]) -> tuple[FloatArray, Letterbox]:
     """BGR (grey, BGRA) frame -> [1, 3, H, W] float32 RGB 0..1, aspect kept, padded like Ultralytics.
 
@@ -94,7 +99,7 @@ def letterbox(image: BgrImage, size: int | tuple[int, int]) -> tuple[FloatArray,
         image = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
     target_w, target_h = (size, size) if isinstance(size, int) else size
     height, width = image.shape[:2]
-    scale = min(target_h / height, target_w / width)
+    scale = letterbox_scale((width, height), (target_w, target_h))
     new_w, new_h = min(round(width * scale), target_w), min(round(height * scale), target_h)
     pad_x, pad_y = (target_w - new_w) // 2, (target_h - new_h) // 2
     resized = image if (new_w, new_h) == (width, height) else cv2.resize(image, (new_w, new_h))

@@ -183,7 +183,7 @@ class SlotTracker:
             slot.id: _SlotTrack(slot, recent=deque(maxlen=self.settings.confidence_window)) for slot in slots
         }
 
-    def state_for(self, fill: float, facings: int = 1) -> ShelfState:
+    def state_for(self, fill: float, facings: int) -> ShelfState:
         if fill < empty_below(self._empty, facings):
             return ShelfState.EMPTY
         if fill < self._low:
