@@ -37,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=",".join(TRAIN_FAMILIES),
         help=f"comma-separated back-panel families, from {','.join(BACKGROUND_FAMILIES)}",
     )
+    synth.add_argument(
+        "--supersample", type=float, default=1.0, help="draw each image at a random 1..this x imgsz"
+    )
     synth.add_argument("--val-fraction", type=float, default=0.15, help="share of images in the val split")
     synth.add_argument("--workers", type=int, default=1, help="processes; the output does not depend on it")
     synth.add_argument(
@@ -64,6 +67,12 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _data_source(parser)
     parser.add_argument(
         "--out", type=Path, required=True, help="run folder (dataset, weights, ONNX, summary)"
+    )
+    parser.add_argument(
+        "--synth-supersample",
+        type=float,
+        default=1.0,
+        help="draw each generated image at a random 1..this x imgsz; the loader scales it down",
     )
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--imgsz", type=int, default=416, help="training and export size, a multiple of 32")
@@ -95,6 +104,9 @@ def _configure_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=1, help="held-out seed; differ from the training seed")
     parser.add_argument("--families", default=",".join(HELDOUT_FAMILIES), help="held-out back panels")
     parser.add_argument("--imgsz", type=int, default=640, help="size of the generated held-out images")
+    parser.add_argument(
+        "--supersample", type=float, default=1.0, help="draw each held-out image at a random 1..this x imgsz"
+    )
     parser.add_argument("--work", type=Path, default=Path("var/eval"), help="where generated sets are kept")
     parser.add_argument(
         "--class-threshold",
@@ -132,6 +144,7 @@ def _train(args: argparse.Namespace) -> int:
         out=args.out,
         data=args.data,
         synth_count=args.synth_count,
+        synth_supersample=args.synth_supersample,
         epochs=args.epochs,
         imgsz=args.imgsz,
         batch=args.batch,
@@ -166,6 +179,7 @@ def _eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         families=_names(args.families),
         imgsz=args.imgsz,
+        supersample=args.supersample,
         work=args.work,
         edge={"class_score_thresholds": dict(_pairs(args.class_threshold))},
     )
@@ -183,6 +197,7 @@ def _eval(args: argparse.Namespace) -> int:
             settings.seed,
             settings.imgsz,
             settings.families,
+            supersample=settings.supersample,
             detector_settings=settings.edge,
         )
         result["slots"] = slots.as_json()
@@ -211,6 +226,7 @@ def _synth(args: argparse.Namespace) -> int:
         count=args.count,
         seed=args.seed,
         imgsz=args.imgsz,
+        supersample=args.supersample,
         families=_names(args.backgrounds),
         val_fraction=args.val_fraction,
         workers=args.workers,
@@ -222,7 +238,9 @@ def _synth(args: argparse.Namespace) -> int:
         preview_dir = settings.out / "preview"
         preview_dir.mkdir(parents=True, exist_ok=True)
         for index in range(min(args.preview, settings.count)):
-            image = synthesize(image_seed(settings.seed, index), settings.imgsz, settings.families)
+            image = synthesize(
+                image_seed(settings.seed, index), settings.imgsz, settings.families, settings.supersample
+            )
             cv2.imwrite(str(preview_dir / f"preview_{index:03d}.jpg"), annotated(image))
     print(
         f"{summary.train_images} train + {summary.val_images} val images, {summary.product_boxes} products, "

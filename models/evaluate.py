@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from edge.vision.detector import DetectorSettings, OnnxDetector
 from models.data_source import DataSource
-from models.synth.dataset import SynthSettings, generator_fingerprint, write_dataset
+from models.synth.dataset import Supersample, SynthSettings, generator_fingerprint, write_dataset
 from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,7 @@ class EvalSettings(DataSource):
     seed: int = Field(default=1, ge=0, title="Seed", description="Differ from the training seed")
     families: tuple[str, ...] = Field(default=HELDOUT_FAMILIES, min_length=1, title="Back-panel families")
     imgsz: int = Field(default=640, ge=64, le=4096, title="Generated image size")
+    supersample: Supersample = 1.0
     work: Path = Field(default=Path("var/eval"), title="Where generated held-out sets go")
     score_threshold: float = Field(default=AP_SCORE_THRESHOLD, gt=0, lt=1, title="Lowest score kept")
     edge: DetectorSettings = Field(
@@ -203,7 +204,8 @@ def prepare_heldout(settings: EvalSettings) -> Path:
         return settings.data
     assert settings.synth_count is not None  # guaranteed by the validator
     # The generator's fingerprint in the name: a set drawn by an older generator is never scored again.
-    name = f"heldout-s{settings.seed}-n{settings.synth_count}-{settings.imgsz}-{'-'.join(settings.families)}"
+    drawn = f"{settings.imgsz}" + (f"x{settings.supersample:g}" if settings.supersample > 1 else "")
+    name = f"heldout-s{settings.seed}-n{settings.synth_count}-{drawn}-{'-'.join(settings.families)}"
     root = settings.work / f"{name}-g{generator_fingerprint()}"
     if not (root / "manifest.json").is_file():
         write_dataset(
@@ -212,6 +214,7 @@ def prepare_heldout(settings: EvalSettings) -> Path:
                 count=settings.synth_count,
                 seed=settings.seed,
                 imgsz=settings.imgsz,
+                supersample=settings.supersample,
                 families=settings.families,
                 val_fraction=0.0,
             )

@@ -159,6 +159,7 @@ def score_slots(
     seed: int,
     imgsz: int,
     families: Sequence[str],
+    supersample: float = 1.0,
     empty_fill: float = 0.15,
     min_coverage: float = 0.3,
     detector_settings: DetectorSettings | None = None,
@@ -170,7 +171,7 @@ def score_slots(
     skipped = unreadable = 0
     bands = [WidthBand(low, high) for low, high in WIDTH_BANDS]
     for index in range(count):
-        image, scene, camera = synthesize_scene(image_seed(seed, index), imgsz, families)
+        image, scene, camera = synthesize_scene(image_seed(seed, index), imgsz, families, supersample)
         frame = np.asarray(cv2.imdecode(np.frombuffer(image.jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
         boxes = warp_boxes([truth.rect for truth in scene.slots], camera)
         scored: list[tuple[Slot, SlotTruth]] = []

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from models.data_source import DataSource
 from models.export import ExportedModel, export_onnx
 from models.offline import import_ultralytics, refuse_network
-from models.synth.dataset import SynthSettings, write_dataset
+from models.synth.dataset import Supersample, SynthSettings, write_dataset
 from models.synth.scene import TRAIN_FAMILIES
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class TrainSettings(DataSource):
     synth_count: int | None = Field(  # two at least: one for training, one for validation
         default=None, ge=2, title="Synthetic images", description="Generate this many when no --data"
     )
+    synth_supersample: Supersample = 1.0  # the loader scales the larger frames down, as the edge does
     epochs: int = Field(default=50, ge=1, le=10_000, title="Epochs")
     imgsz: int = Field(default=416, ge=64, le=2048, multiple_of=32, title="Image size", description="Square")
     batch: int = Field(default=16, ge=1, le=1024, title="Batch size")
@@ -131,8 +132,9 @@ def prepare_dataset(settings: TrainSettings) -> Path:
     manifest = root / "manifest.json"
     if manifest.is_file() and (root / "data.yaml").is_file():
         meta = json.loads(manifest.read_text())
-        wanted = (settings.synth_count, settings.seed, settings.imgsz)
-        if (len(meta["images"]), meta["seed"], meta["imgsz"]) == wanted:
+        wanted = (settings.synth_count, settings.seed, settings.imgsz, settings.synth_supersample)
+        found = (len(meta["images"]), meta["seed"], meta["imgsz"], meta.get("supersample", 1.0))
+        if found == wanted:
             logger.info("reusing synthetic dataset %s", root)
             return root
     write_dataset(
@@ -141,8 +143,10 @@ def prepare_dataset(settings: TrainSettings) -> Path:
             count=settings.synth_count,
             seed=settings.seed,
             imgsz=settings.imgsz,
+            supersample=settings.synth_supersample,
             families=TRAIN_FAMILIES,
-            workers=max(settings.workers, 1),
+            # Generation runs before training: every core may draw.
+            workers=max(settings.workers, os.cpu_count() or 1),
         )
     )
     return root

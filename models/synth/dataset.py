@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import yaml
@@ -34,6 +35,19 @@ def generator_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
+# How much larger than imgsz a frame may be drawn (models/synth/pipeline.py drawing_size); shared by every
+# settings model that generates images.
+Supersample = Annotated[
+    float,
+    Field(
+        ge=1.0,
+        le=4.0,
+        title="Supersampling",
+        description="Draw each frame at a random 1 to this many times imgsz; labels stay relative",
+    ),
+]
+
+
 class SynthSettings(BaseModel):
     """What to generate; validated before the first image is drawn."""
 
@@ -51,6 +65,7 @@ class SynthSettings(BaseModel):
         title="Back-panel families",
         description="Held-out sets use others",
     )
+    supersample: Supersample = 1.0
     val_fraction: float = Field(default=0.15, ge=0.0, lt=1.0, title="Validation share")
     workers: int = Field(
         default=1, ge=1, le=64, title="Worker processes", description="Output does not depend on it"
@@ -102,15 +117,18 @@ def val_indices(seed: int, count: int, val_fraction: float) -> set[int]:
     return {int(i) for i in order[:n_val]}
 
 
-def _render(job: tuple[int, int, int, tuple[str, ...]]) -> _Rendered:
-    index, seed, imgsz, families = job
-    image = synthesize(image_seed(seed, index), imgsz, families)
+def _render(job: tuple[int, int, int, tuple[str, ...], float]) -> _Rendered:
+    index, seed, imgsz, families, supersample = job
+    image = synthesize(image_seed(seed, index), imgsz, families, supersample)
     gaps = sum(1 for label in image.labels if label.cls == GAP_CLASS)
     return _Rendered(index, image.jpeg, image.yolo_text(), image.panel_family, gaps, len(image.labels))
 
 
 def _rendered(settings: SynthSettings) -> Iterator[_Rendered]:
-    jobs = ((index, settings.seed, settings.imgsz, settings.families) for index in range(settings.count))
+    jobs = (
+        (index, settings.seed, settings.imgsz, settings.families, settings.supersample)
+        for index in range(settings.count)
+    )
     if settings.workers == 1:
         yield from map(_render, jobs)
         return
@@ -148,6 +166,7 @@ def write_dataset(settings: SynthSettings) -> DatasetSummary:
     meta = {
         "seed": settings.seed,
         "imgsz": settings.imgsz,
+        "supersample": settings.supersample,
         "families": list(settings.families),
         "classes": CLASS_NAMES,
         "images": manifest,

@@ -16,6 +16,8 @@ from models.synth.scene import TRAIN_FAMILIES, Scene, generate_scene
 
 # width / height of the frames: phone portraits, landscape shelf cameras, square crops
 ASPECTS: tuple[float, ...] = (0.75, 0.75, 1.0, 4 / 3, 4 / 3, 16 / 9)
+# A stream of its own for the drawing scale, so sets drawn without supersampling keep their exact bytes.
+SUPERSAMPLE_STREAM = 0x5CA1E
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,18 @@ def frame_size(rng: np.random.Generator, imgsz: int) -> tuple[int, int]:
     return max(32, round(imgsz * aspect)), imgsz
 
 
+def drawing_size(seed: int, imgsz: int, supersample: float) -> int:
+    """The long side `seed`'s frame is drawn at: `imgsz`, or up to `supersample` times it.
+
+    Real frames reach the model scaled down from 1080p or more, and a model trained only on frames drawn at
+    its input size loses on scaled ones (model card); the loader scales a larger frame down as the edge does.
+    """
+    if supersample <= 1.0:
+        return imgsz
+    scale = float(np.random.default_rng([seed, SUPERSAMPLE_STREAM]).uniform(1.0, supersample))
+    return round(imgsz * scale)
+
+
 def render_view(scene: Scene, camera: CameraModel, degradation: Degradation) -> SyntheticImage:
     """Render a given scene through a given camera and degradation (tests build these by hand)."""
     planar = render_planar(scene)
@@ -69,19 +83,21 @@ def render_view(scene: Scene, camera: CameraModel, degradation: Degradation) -> 
 
 
 def synthesize_scene(
-    seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES
+    seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES, supersample: float = 1.0
 ) -> tuple[SyntheticImage, Scene, CameraModel]:
     """The image for `seed` with the scene and camera behind it (slot-level evaluation needs both)."""
     rng = np.random.default_rng(seed)
-    out_w, out_h = frame_size(rng, imgsz)
+    out_w, out_h = frame_size(rng, drawing_size(seed, imgsz, supersample))
     camera = random_camera(rng, out_w, out_h, strength=float(rng.uniform(0.4, 1.8)))
     scene = generate_scene(rng, camera.planar_width, camera.planar_height, families)
     return render_view(scene, camera, random_degradation(rng)), scene, camera
 
 
-def synthesize(seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES) -> SyntheticImage:
-    """The image for `seed`: the same seed, size and families always give byte-identical JPEG and labels."""
-    return synthesize_scene(seed, imgsz, families)[0]
+def synthesize(
+    seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES, supersample: float = 1.0
+) -> SyntheticImage:
+    """The image for `seed`: the same arguments always give byte-identical JPEG and labels."""
+    return synthesize_scene(seed, imgsz, families, supersample)[0]
 
 
 def annotated(image: SyntheticImage) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
 import pytest
 
 from models import evaluate
@@ -37,3 +38,15 @@ def test_a_changed_generator_draws_a_fresh_heldout_set(
     assert second != first
     assert second.name.endswith("-g0123456789ab")
     assert len(list((second / "images").glob("*/*.jpg"))) == 2
+
+
+def test_a_supersampled_heldout_set_is_kept_apart_and_drawn_larger(tmp_path: Path) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"only checked to exist")
+    plain = prepare_heldout(EvalSettings(model=model, synth_count=3, imgsz=96, work=tmp_path))
+    larger = prepare_heldout(EvalSettings(model=model, synth_count=3, imgsz=96, supersample=3, work=tmp_path))
+    assert larger != plain
+    assert "-96x3-" in larger.name
+    sizes = [cv2.imread(str(path)).shape[:2] for path in sorted((larger / "images").glob("*/*.jpg"))]
+    assert all(96 <= max(size) <= 288 for size in sizes)
+    assert any(max(size) > 96 for size in sizes)

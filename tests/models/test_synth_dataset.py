@@ -47,6 +47,17 @@ def test_same_seed_same_files_whatever_the_worker_count(tmp_path: Path) -> None:
     assert _files(tmp_path / "a") != _files(tmp_path / "c")
 
 
+def test_supersampled_set_records_its_scale_and_differs(tmp_path: Path) -> None:
+    write_dataset(SynthSettings(out=tmp_path / "plain", count=3, seed=9, imgsz=160))
+    write_dataset(SynthSettings(out=tmp_path / "large", count=3, seed=9, imgsz=160, supersample=2.5))
+    meta = json.loads((tmp_path / "large" / MANIFEST_NAME).read_text())
+    assert meta["supersample"] == 2.5
+    assert json.loads((tmp_path / "plain" / MANIFEST_NAME).read_text())["supersample"] == 1.0
+    assert _files(tmp_path / "plain") != _files(tmp_path / "large")
+    with pytest.raises(ValidationError):
+        SynthSettings(out=tmp_path, count=1, supersample=0.5)
+
+
 def test_held_out_set_shares_no_back_panel_style(tmp_path: Path) -> None:
     write_dataset(SynthSettings(out=tmp_path / "train", count=30, seed=0, imgsz=128))
     write_dataset(

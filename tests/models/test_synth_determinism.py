@@ -45,3 +45,21 @@ def test_shelves_are_densely_stocked_with_some_gaps() -> None:
     assert counts[:, 0].mean() > 40  # real shelves show dozens of facings, not a few big boxes
     assert counts[:, 1].sum() > 20
     assert counts[:, 1].sum() < counts[:, 0].sum()
+
+
+def test_supersampled_frames_are_drawn_larger_with_the_same_relative_labels() -> None:
+    plain = [synthesize(seed, 320) for seed in range(8)]
+    larger = [synthesize(seed, 320, supersample=2.0) for seed in range(8)]
+    sides = [max(image.width, image.height) for image in larger]
+    assert all(320 <= side <= 640 for side in sides)
+    assert len(set(sides)) > 4  # a random scale per image, not one size for the set
+    assert synthesize(3, 320, supersample=2.0).jpeg == larger[3].jpeg
+    # Without supersampling the bytes are those of the plain generator: held-out sets stay comparable.
+    assert [image.jpeg for image in plain] == [
+        synthesize(seed, 320, supersample=1.0).jpeg for seed in range(8)
+    ]
+    for image in larger:
+        for line in image.yolo_text().splitlines():
+            cx, cy, w, h = (float(v) for v in line.split()[1:])
+            assert -1e-6 <= cx - w / 2 < cx + w / 2 <= 1 + 1e-6
+            assert -1e-6 <= cy - h / 2 < cy + h / 2 <= 1 + 1e-6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -16,7 +17,7 @@ from edge.vision.detector import OnnxDetector, parse_names
 from models.evaluate import EvalSettings, ImageResult, evaluate, read_yolo_labels, score_class, voc_ap
 from models.offline import refuse_network
 from models.synth.dataset import SynthSettings, write_dataset
-from models.train import TrainSettings, train
+from models.train import TrainSettings, prepare_dataset, train
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
@@ -115,6 +116,20 @@ def test_class_weight_power_stays_between_off_and_full_inverse_frequency(tmp_pat
         TrainSettings(out=tmp_path, synth_count=10, class_weight_power=1.5)
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         TrainSettings(out=tmp_path, synth_count=10, class_weight_power=-0.1)
+
+
+def test_a_generated_training_set_is_reused_only_for_the_same_drawing(tmp_path: Path) -> None:
+    settings = TrainSettings(out=tmp_path, synth_count=3, imgsz=96, workers=1)
+    root = prepare_dataset(settings)
+    manifest = root / "manifest.json"
+    first_written = manifest.stat().st_mtime_ns
+    assert prepare_dataset(settings) == root
+    assert manifest.stat().st_mtime_ns == first_written
+    larger = TrainSettings(out=tmp_path, synth_count=3, imgsz=96, workers=1, synth_supersample=2.0)
+    assert prepare_dataset(larger) == root
+    assert json.loads(manifest.read_text())["supersample"] == 2.0
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        TrainSettings(out=tmp_path, synth_count=3, synth_supersample=0.5)
 
 
 def test_network_guard_refuses_internet_but_not_loopback() -> None:
