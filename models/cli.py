@@ -113,7 +113,14 @@ def _configure_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="CLASS=SCORE",
-        help="the edge's score threshold for one class (e.g. gap=0.1), for precision/recall and slot scoring",
+        help="the edge's reporting threshold for one class (e.g. gap=0.1), for precision/recall",
+    )
+    parser.add_argument(
+        "--slot-score",
+        action="append",
+        default=[],
+        metavar="CLASS=SCORE",
+        help="lowest score of a product or gap box that counts in slot fill (default product=0.15, gap=0.1)",
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
 
@@ -182,6 +189,7 @@ def _eval(args: argparse.Namespace) -> int:
         supersample=args.supersample,
         work=args.work,
         edge={"class_score_thresholds": dict(_pairs(args.class_threshold))},
+        slots={f"{name}_score": score for name, score in _pairs(args.slot_score)},
     )
     if settings is None:
         return 2
@@ -199,6 +207,7 @@ def _eval(args: argparse.Namespace) -> int:
             settings.families,
             supersample=settings.supersample,
             detector_settings=settings.edge,
+            fill_settings=settings.slots,
         )
         result["slots"] = slots.as_json()
         if not args.json:

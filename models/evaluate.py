@@ -16,6 +16,7 @@ import numpy.typing as npt
 from pydantic import Field, model_validator
 
 from edge.vision.detector import DetectorSettings, OnnxDetector
+from edge.vision.slots import SlotFillSettings
 from models.data_source import DataSource
 from models.synth.dataset import Supersample, SynthSettings, generator_fingerprint, write_dataset
 from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES
@@ -137,7 +138,12 @@ class EvalSettings(DataSource):
     edge: DetectorSettings = Field(
         default_factory=DetectorSettings,
         title="Edge detector settings",
-        description="Thresholds for precision/recall at the edge and for slot-level scoring",
+        description="Thresholds for precision/recall at the edge (the boxes it reports)",
+    )
+    slots: SlotFillSettings = Field(
+        default_factory=SlotFillSettings,
+        title="Edge slot-fill settings",
+        description="How slot-level scoring turns boxes into empty or not, as the edge does",
     )
 
     @model_validator(mode="after")

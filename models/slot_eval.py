@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edge.vision.detector import DetectorSettings, OnnxDetector, letterbox_scale
-from edge.vision.slots import SlotRaster, empty_below
+from edge.vision.slots import SlotFillSettings, SlotRaster, empty_below
 from models.synth.camera import warp_boxes
 from models.synth.dataset import image_seed
 from models.synth.pipeline import synthesize_scene
@@ -160,12 +160,12 @@ def score_slots(
     imgsz: int,
     families: Sequence[str],
     supersample: float = 1.0,
-    empty_fill: float = 0.15,
-    min_coverage: float = 0.3,
     detector_settings: DetectorSettings | None = None,
+    fill_settings: SlotFillSettings | None = None,
 ) -> SlotScore:
     """Detect on `count` held-out images and judge each visible SKU run empty or not, as the edge would."""
     detector = OnnxDetector(model, detector_settings or DetectorSettings())
+    rule = fill_settings or SlotFillSettings()
     by_name = {name: cls for cls, name in detector.names.items()}
     product_cls, gap_cls = by_name["product"], by_name["gap"]
     skipped = unreadable = 0
@@ -186,12 +186,18 @@ def score_slots(
             continue
         size = (image.width, image.height)
         to_input = letterbox_scale(size, detector.input_size)
-        raster = SlotRaster([slot for slot, _ in scored], size, mask_width=image.width)
-        readings = raster.measure(detector.detect(frame), size, product_cls, gap_cls)
+        raster = SlotRaster(
+            [slot for slot, _ in scored],
+            size,
+            mask_width=image.width,
+            min_scores=(rule.product_score, rule.gap_score),
+        )
+        detections = detector.detect(frame, floor=rule.evidence_floor)
+        readings = raster.measure(detections, size, product_cls, gap_cls)
         for slot, truth in scored:
             reading = readings[slot.id]
-            stale = reading.occluded(min_coverage)
-            empty = not stale and reading.fill < empty_below(empty_fill, slot.facings)
+            stale = reading.occluded(rule.min_coverage)
+            empty = not stale and reading.fill < empty_below(slot.facings, rule.empty_facing_share)
             unreadable += stale
             band = _band_index((slot.polygon[1][0] - slot.polygon[0][0]) * to_input)
             bands[band] = bands[band].counted(truth.empty, empty)

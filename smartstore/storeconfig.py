@@ -51,7 +51,11 @@ class StoreInfo(_Model):
     timezone: str = "UTC"
     shelf_low_fill: float = Field(0.5, gt=0, le=1, description="Fill below this is 'low'.")
     shelf_empty_fill: float = Field(
-        0.15, ge=0, lt=1, description="Fill below this, and below half a facing, is 'empty'."
+        0.15,
+        ge=0,
+        lt=1,
+        description="Units / capacity below this is 'empty' where units are counted; cameras see facings "
+        "and read a slot empty when less than half a facing shows product (edge vision.slots).",
     )
     pickup_expiry_hours: float = Field(72, gt=0, description="A pickup order not collected by then expires.")
     pickup_code_digits: int = Field(6, ge=6, le=8, description="Digits of a locker pickup code.")

@@ -81,8 +81,9 @@ def shelf_model(
     gaps: Iterable[Box] = (),
     size: tuple[int, int] = (1280, 720),
     imgsz: int = 320,
+    gap_score: float = 0.8,
 ) -> Path:
     """A two-class model that always 'sees' these product and gap boxes (camera pixels) in any frame."""
     candidates: list[Candidate] = [(*to_input(box, size, imgsz), 0, 0.9) for box in products]
-    candidates += [(*to_input(box, size, imgsz), 1, 0.8) for box in gaps]
+    candidates += [(*to_input(box, size, imgsz), 1, gap_score) for box in gaps]
     return constant_detector_model(path, candidates, {0: "product", 1: "gap"}, imgsz)

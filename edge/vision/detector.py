@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -145,9 +146,16 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> list[int
 
 
 def decode(
-    output: FloatArray, fitted: Letterbox, names: dict[int, str], settings: DetectorSettings
+    output: FloatArray,
+    fitted: Letterbox,
+    names: dict[int, str],
+    settings: DetectorSettings,
+    floor: float | None = None,
 ) -> list[Detection]:
-    """Ultralytics detect output [1, 4 + nc, N] (cx, cy, w, h in input pixels, class scores) -> detections."""
+    """Ultralytics detect output [1, 4 + nc, N] (cx, cy, w, h in input pixels, class scores) -> detections.
+
+    Boxes are kept from each class's threshold, or from `floor` where that is lower.
+    """
     predictions = output[0].T  # (N, 4 + nc): one row per candidate
     class_scores = predictions[:, 4:]
     if class_scores.shape[1] == 0 or predictions.shape[0] == 0:
@@ -158,6 +166,8 @@ def decode(
     for cls, name in names.items():
         if 0 <= cls < len(thresholds):
             thresholds[cls] = settings.threshold(name)
+    if floor is not None:
+        np.minimum(thresholds, floor, out=thresholds)
     wanted = scores >= thresholds[classes]
     if not wanted.any():
         return []
@@ -239,6 +249,11 @@ class OnnxDetector:
         outputs = self._session.run(None, {self._input_name: tensor})
         return np.asarray(outputs[0], dtype=np.float32)
 
-    def detect(self, image: BgrImage) -> list[Detection]:
+    def detect(self, image: BgrImage, floor: float | None = None) -> list[Detection]:
+        """Boxes from the settings' thresholds; from `floor` too where lower (slot fill counts weak boxes)."""
         tensor, fitted = letterbox(image, self.input_size)
-        return decode(self.infer(tensor), fitted, self.names, self.settings)
+        return decode(self.infer(tensor), fitted, self.names, self.settings, floor)
+
+    def reported(self, detections: Sequence[Detection]) -> list[Detection]:
+        """The detections at or above their class's threshold: the ones drawn and reported."""
+        return [d for d in detections if d.score >= self.settings.threshold(d.name)]

@@ -126,7 +126,6 @@ class ShelfVisionProcessor(Processor):
                     slots,
                     (camera.width, camera.height),
                     store.store.shelf_low_fill,
-                    store.store.shelf_empty_fill,
                     settings.slots,
                 ),
                 decode_reduction(camera, self.detector.imgsz),
@@ -199,16 +198,16 @@ class ShelfVisionProcessor(Processor):
             return []
         assert self.detector is not None
         assert self.class_ids is not None
-        detections = self.detector.detect(frame)
+        detections = self.detector.detect(frame, floor=self.settings.slots.evidence_floor)
         height, width = frame.shape[:2]
         changed = view.tracker.observe(detections, (width, height), self.class_ids, decision.stale_slots)
         view.last_inference = now
         view.inferences += 1
-        view.detections = detections
+        view.detections = self.detector.reported(detections)
         self.counters["inferences"] += 1
         self.counters[f"inferences_{decision.reason}"] += 1
         if self.settings.annotated_snapshots:
-            self._snapshot(view, frame, detections)
+            self._snapshot(view, frame, view.detections)
         if not changed:
             return []
         self.counters["slot_changes"] += len(changed)

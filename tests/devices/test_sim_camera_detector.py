@@ -12,7 +12,7 @@ import pytest
 
 from devices.sim.camera import ShelfCamera
 from edge.vision.detector import DetectorSettings, OnnxDetector
-from edge.vision.slots import SlotFillSettings, SlotRaster
+from edge.vision.slots import SlotFillSettings, SlotRaster, empty_below
 from smartstore.storeconfig import StoreConfig
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "shelf-detector.onnx"
@@ -40,7 +40,6 @@ def test_detector_reads_simulated_slots_as_stocked_or_empty(example_store: Store
     assert product_cls is not None, detector.names
     assert gap_cls is not None, detector.names
     settings = SlotFillSettings()
-    empty_fill = example_store.store.shelf_empty_fill
     agree = total = unreadable = false_empty = missed_empty = 0
     for seed, config in ((seed, config) for seed in SEEDS for config in example_store.devices.cameras):
         shelves = example_store.shelves_for_camera(config.id)
@@ -49,15 +48,21 @@ def test_detector_reads_simulated_slots_as_stocked_or_empty(example_store: Store
         jpeg = camera.render(units).jpeg
         image = np.asarray(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
         slots = [slot for shelf in shelves for slot in shelf.slots]
-        raster = SlotRaster(slots, (config.width, config.height), settings.mask_width)
-        readings = raster.measure(detector.detect(image), (config.width, config.height), product_cls, gap_cls)
+        raster = SlotRaster(
+            slots,
+            (config.width, config.height),
+            settings.mask_width,
+            min_scores=(settings.product_score, settings.gap_score),
+        )
+        detections = detector.detect(image, floor=settings.evidence_floor)
+        readings = raster.measure(detections, (config.width, config.height), product_cls, gap_cls)
         for slot in slots:
             reading, truly_empty = readings[slot.id], units[slot.id] == 0
             total += 1
             if reading.occluded(settings.min_coverage):
                 unreadable += 1  # the edge would keep such a slot stale: never right here
                 continue
-            read_empty = reading.fill < empty_fill
+            read_empty = reading.fill < empty_below(slot.facings, settings.empty_facing_share)
             agree += read_empty == truly_empty
             false_empty += read_empty and not truly_empty
             missed_empty += truly_empty and not read_empty

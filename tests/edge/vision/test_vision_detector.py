@@ -91,6 +91,22 @@ def test_a_class_can_have_a_threshold_of_its_own(make_model: ModelFactory) -> No
     assert [d.name for d in stricter_gaps] == ["product"]
 
 
+def test_a_floor_keeps_weaker_boxes_for_slot_fill_and_reported_drops_them(make_model: ModelFactory) -> None:
+    candidates = [
+        (50.0, 50.0, 20.0, 20.0, 0, 0.9),
+        (150.0, 150.0, 20.0, 20.0, 1, 0.12),
+        (250.0, 250.0, 20.0, 20.0, 1, 0.05),
+    ]
+    detector = OnnxDetector(make_model(candidates))
+    frame = np.zeros((IMGSZ, IMGSZ, 3), dtype=np.uint8)
+
+    with_floor = detector.detect(frame, floor=0.1)
+
+    assert [(d.name, round(d.score, 2)) for d in with_floor] == [("product", 0.9), ("gap", 0.12)]
+    assert [d.name for d in detector.reported(with_floor)] == ["product"]
+    assert detector.detect(frame) == detector.reported(with_floor)
+
+
 def test_class_names_and_size_come_from_metadata(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = constant_detector_model(
         tmp_path / "m.onnx", [(5, 5, 4, 4, 2, 0.9)], {0: "a", 1: "b", 2: "gap"}, 160

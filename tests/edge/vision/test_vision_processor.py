@@ -109,6 +109,21 @@ def test_frames_become_confirmed_slot_states_with_few_inferences(
     assert observation.confidence == 1.0
 
 
+def test_weak_gap_boxes_empty_a_slot_but_are_not_drawn(
+    example_store: StoreConfig, clock: FakeClock, tmp_path: Path
+) -> None:
+    one, two = camera_slots(example_store)[:2]
+    model = shelf_model(tmp_path / "weak.onnx", [slot_box(one)], [slot_box(two)], gap_score=0.15)
+    processor = ShelfVisionProcessor(example_store, settings(model), clock.now)
+    signals = run(processor, clock, [frame() for _ in range(5)])
+
+    assert states(signals)[two.id] == (
+        ShelfState.EMPTY,
+        False,
+    )  # 0.15: under the 0.25 drawn, over the 0.1 counted
+    assert [d.name for d in processor.cameras[CAMERA].detections] == ["product"]
+
+
 def test_a_shopper_in_front_never_empties_a_slot(
     example_store: StoreConfig, scene: dict[str, Path], clock: FakeClock
 ) -> None:

@@ -29,7 +29,7 @@ def box(cls: int, x0: float, y0: float, x1: float, y1: float, score: float = 0.9
 
 
 def tracker(confirmations: int = 2) -> SlotTracker:
-    return SlotTracker(SLOTS, CAMERA, 0.5, 0.15, SlotFillSettings(confirmations=confirmations))
+    return SlotTracker(SLOTS, CAMERA, 0.5, SlotFillSettings(confirmations=confirmations))
 
 
 def slot_a(product_share: float) -> list[Detection]:
@@ -52,12 +52,21 @@ def test_fill_is_product_versus_gap_area(share: float, state: str) -> None:
 
 @pytest.mark.parametrize(
     ("facings", "fill", "state"),
-    [(3, 0.14, "empty"), (7, 1 / 7, "low"), (8, 1 / 8, "low"), (8, 0.05, "empty")],
+    [
+        (1, 0.4, "empty"),
+        (1, 0.6, "ok"),
+        (2, 0.2, "empty"),
+        (2, 0.3, "low"),
+        (3, 0.14, "empty"),
+        (7, 1 / 7, "low"),
+        (8, 1 / 8, "low"),
+        (8, 0.05, "empty"),
+    ],
 )
 def test_the_last_facing_of_a_long_run_is_low_not_empty(facings: int, fill: float, state: str) -> None:
-    """One facing of seven or eight fills under the store's 0.15, yet the product is still on the shelf."""
+    """One facing of seven or eight fills 1/7 or 1/8 of the slot, yet the product is still on the shelf."""
     run = Slot(id="a", gtin="09506000100005", facings=facings, capacity=facings, polygon=SLOTS[0].polygon)
-    slots = SlotTracker([run], CAMERA, 0.5, 0.15, SlotFillSettings(confirmations=1))
+    slots = SlotTracker([run], CAMERA, 0.5, SlotFillSettings(confirmations=1))
     (observation,) = slots.observe(slot_a(fill), FRAME, CLASS_IDS)
 
     assert observation.fill == pytest.approx(fill, abs=0.01)
@@ -92,6 +101,16 @@ def test_where_boxes_overlap_the_more_confident_class_counts(
     by_slot = {o.slot: o for o in slots.observations()}
     assert by_slot["a"].fill == pytest.approx(fill)
     assert by_slot["a"].state == state
+
+
+@pytest.mark.parametrize(("gap_score", "counted"), [(0.12, True), (0.08, False)])
+def test_gap_boxes_count_from_the_evidence_score(gap_score: float, counted: bool) -> None:
+    slots = tracker(confirmations=1)
+    slots.observe([box(GAP, 0, 0, 200, 100, gap_score)], FRAME, CLASS_IDS)
+
+    (observation,) = [o for o in slots.observations() if o.slot == "a"]
+    assert observation.stale is not counted
+    assert observation.state == (ShelfState.EMPTY if counted else ShelfState.UNKNOWN)
 
 
 def test_a_change_needs_k_agreeing_observations() -> None:
@@ -146,7 +165,7 @@ def test_slots_over_a_synthetic_shelf_read_its_true_labels() -> None:
         expected[f"s{index}"] = ShelfState.OK if label.cls == PRODUCT else ShelfState.EMPTY
     assert ShelfState.EMPTY in expected.values()
 
-    tracker = SlotTracker(slots, size, 0.5, 0.15, SlotFillSettings(confirmations=1))
+    tracker = SlotTracker(slots, size, 0.5, SlotFillSettings(confirmations=1))
     tracker.observe(detections, size, CLASS_IDS)
 
     states = tracker.states()
