@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edge.vision.detector import DetectorSettings, OnnxDetector, letterbox_scale
-from edge.vision.slots import SlotFillSettings, SlotRaster, empty_below
+from edge.vision.slots import SlotFillSettings, SlotRaster
 from models.synth.camera import warp_boxes
 from models.synth.dataset import image_seed
 from models.synth.pipeline import synthesize_scene
@@ -190,14 +190,14 @@ def score_slots(
             [slot for slot, _ in scored],
             size,
             mask_width=image.width,
-            min_scores=(rule.product_score, rule.gap_score),
+            min_scores=rule.evidence_scores,
         )
         detections = detector.detect(frame, floor=rule.evidence_floor)
         readings = raster.measure(detections, size, product_cls, gap_cls)
         for slot, truth in scored:
             reading = readings[slot.id]
             stale = reading.occluded(rule.min_coverage)
-            empty = not stale and reading.fill < empty_below(slot.facings, rule.empty_facing_share)
+            empty = not stale and rule.reads_empty(reading.fill, slot.facings)
             unreadable += stale
             band = _band_index((slot.polygon[1][0] - slot.polygon[0][0]) * to_input)
             bands[band] = bands[band].counted(truth.empty, empty)

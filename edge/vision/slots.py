@@ -66,18 +66,22 @@ class SlotFillSettings(BaseModel):
     )
 
     @property
+    def evidence_scores(self) -> tuple[float, float]:
+        """The lowest (product, gap) box scores that count in slot fill."""
+        return self.product_score, self.gap_score
+
+    @property
     def evidence_floor(self) -> float:
         """The detector must keep boxes down to this score for slot fill to see them."""
-        return min(self.product_score, self.gap_score)
+        return min(self.evidence_scores)
 
+    def reads_empty(self, fill: float, facings: int) -> bool:
+        """Whether a slot of `facings` facings at this fill is empty: product over less than half a facing.
 
-def empty_below(facings: int, empty_facing_share: float = 0.5) -> float:
-    """The fill under which a slot of `facings` facings reads empty: less than half a facing shows product.
-
-    A camera sees facings, not units: one facing of eight fills 1/8 of its slot, and that slot is low, not
-    out of stock; a single-facing slot is there or not.
-    """
-    return empty_facing_share / max(facings, 1)
+        A camera sees facings, not units: one facing of eight fills 1/8 of its slot, and that slot is low, not
+        out of stock; a single-facing slot is there or not.
+        """
+        return fill < self.empty_facing_share / max(facings, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,14 +220,14 @@ class SlotTracker:
             slots,
             reference_size,
             self.settings.mask_width,
-            min_scores=(self.settings.product_score, self.settings.gap_score),
+            min_scores=self.settings.evidence_scores,
         )
         self._tracks = {
             slot.id: _SlotTrack(slot, recent=deque(maxlen=self.settings.confidence_window)) for slot in slots
         }
 
     def state_for(self, fill: float, facings: int) -> ShelfState:
-        if fill < empty_below(facings, self.settings.empty_facing_share):
+        if self.settings.reads_empty(fill, facings):
             return ShelfState.EMPTY
         if fill < self._low:
             return ShelfState.LOW

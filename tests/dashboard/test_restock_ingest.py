@@ -56,6 +56,7 @@ def test_empty_slot_opens_one_task_and_the_camera_closes_it(
     wait_until(lambda: tasks(gateway.runtime)[0].slot_state == "low", what="the low slot state")
     gateway.consumer.wait_idle()
     [task] = tasks(gateway.runtime)
+    assert task.slot_state == "low"
     assert [step["event"] for step in task.history] == ["opened", "slot_state"]
 
     publisher.signal(signals.shelf([(SLOT, MILK, "ok", 0.9)], ts=t0 + timedelta(minutes=7)))

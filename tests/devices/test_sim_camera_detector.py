@@ -12,7 +12,7 @@ import pytest
 
 from devices.sim.camera import ShelfCamera
 from edge.vision.detector import DetectorSettings, OnnxDetector
-from edge.vision.slots import SlotFillSettings, SlotRaster, empty_below
+from edge.vision.slots import SlotFillSettings, SlotRaster
 from smartstore.storeconfig import StoreConfig
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "shelf-detector.onnx"
@@ -52,7 +52,7 @@ def test_detector_reads_simulated_slots_as_stocked_or_empty(example_store: Store
             slots,
             (config.width, config.height),
             settings.mask_width,
-            min_scores=(settings.product_score, settings.gap_score),
+            min_scores=settings.evidence_scores,
         )
         detections = detector.detect(image, floor=settings.evidence_floor)
         readings = raster.measure(detections, (config.width, config.height), product_cls, gap_cls)
@@ -62,7 +62,7 @@ def test_detector_reads_simulated_slots_as_stocked_or_empty(example_store: Store
             if reading.occluded(settings.min_coverage):
                 unreadable += 1  # the edge would keep such a slot stale: never right here
                 continue
-            read_empty = reading.fill < empty_below(slot.facings, settings.empty_facing_share)
+            read_empty = settings.reads_empty(reading.fill, slot.facings)
             agree += read_empty == truly_empty
             false_empty += read_empty and not truly_empty
             missed_empty += truly_empty and not read_empty
