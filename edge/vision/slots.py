@@ -18,8 +18,7 @@ from smartstore.storeconfig import Slot
 
 logger = logging.getLogger(__name__)
 
-BoolMask = npt.NDArray[np.bool_]
-ScoreMask = npt.NDArray[np.float32]
+LabelMask = npt.NDArray[np.uint8]
 
 
 class SlotFillSettings(BaseModel):
@@ -95,12 +94,8 @@ class SlotReading:
         return self.coverage < min_coverage
 
 
-@dataclass(frozen=True, slots=True)
-class _SlotArea:
-    rows: slice
-    cols: slice
-    inside: BoolMask
-    area: int
+# Labels of the raster: what the most confident box covering a pixel says is there.
+_NOTHING, _PRODUCT, _GAP = 0, 1, 2
 
 
 class SlotRaster:
@@ -121,28 +116,30 @@ class SlotRaster:
         self._frame_size: tuple[int, int] | None = None
         self._scale = 1.0
         self._mask_shape = (0, 0)
-        self._areas: dict[str, _SlotArea] = {}
+        # Every slot's inside pixels as flat mask indices, all slots end to end (slots may overlap), and the
+        # first of its slot's three label bins: one gather and one bincount count every slot of a frame.
+        self._pixels: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._bins: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._areas: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
     def measure(
         self, detections: Sequence[Detection], frame_size: tuple[int, int], product_cls: int, gap_cls: int
     ) -> dict[str, SlotReading]:
         if frame_size != self._frame_size:
             self._prepare(frame_size)
-        product_score = self._paint(detections, product_cls, self._min_scores[0])
-        gap_score = self._paint(detections, gap_cls, self._min_scores[1])
-        # Where a product box and a gap box overlap, the more confident one says what is there: a weak
-        # product box leaking over an empty stretch must not hide it, nor a weak gap box a full facing.
-        products = (product_score > 0) & (product_score >= gap_score)
-        gaps = gap_score > product_score
+        labels = self._paint(detections, product_cls, gap_cls)
+        counts = np.bincount(
+            self._bins + labels.ravel()[self._pixels], minlength=3 * len(self._slots)
+        ).reshape(-1, 3)
         readings: dict[str, SlotReading] = {}
-        for slot_id, area in self._areas.items():
-            product = int(np.count_nonzero(products[area.rows, area.cols] & area.inside))
-            gap = int(np.count_nonzero(gaps[area.rows, area.cols] & area.inside))
+        for slot, (product, gap), area in zip(
+            self._slots, counts[:, [_PRODUCT, _GAP]].tolist(), self._areas.tolist(), strict=True
+        ):
             covered = product + gap
             # Product vs gap rather than product vs polygon: boxes never tile a slot exactly (shelf lip,
             # dividers, price tags), so a full slot would otherwise never read as full.
-            readings[slot_id] = SlotReading(
-                fill=product / covered if covered else 0.0, coverage=min(covered / area.area, 1.0)
+            readings[slot.id] = SlotReading(
+                fill=product / covered if covered else 0.0, coverage=min(covered / area, 1.0)
             )
         return readings
 
@@ -152,27 +149,39 @@ class SlotRaster:
         self._scale = self._mask_width / width
         self._mask_shape = (max(1, round(height * self._scale)), self._mask_width)
         to_mask = (self._scale * width / self._reference[0], self._scale * height / self._reference[1])
-        self._areas.clear()
+        pixels: list[npt.NDArray[np.intp]] = []
+        areas: list[int] = []
         for slot in self._slots:
+            canvas = np.zeros(self._mask_shape, dtype=np.uint8)
             points = np.array([[x * to_mask[0], y * to_mask[1]] for x, y in slot.polygon], dtype=np.float64)
-            x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int), 0)
-            x1 = min(int(np.ceil(points[:, 0].max())) + 1, self._mask_shape[1])
-            y1 = min(int(np.ceil(points[:, 1].max())) + 1, self._mask_shape[0])
-            local = np.zeros((max(y1 - y0, 1), max(x1 - x0, 1)), dtype=np.uint8)
-            cv2.fillPoly(local, [np.round(points - (x0, y0)).astype(np.int32)], 1)
-            inside = local > 0
-            self._areas[slot.id] = _SlotArea(slice(y0, y1), slice(x0, x1), inside, max(int(inside.sum()), 1))
+            cv2.fillPoly(canvas, [np.round(points).astype(np.int32)], 1)
+            pixels.append(np.flatnonzero(canvas))
+            areas.append(max(len(pixels[-1]), 1))
+        self._pixels = np.concatenate(pixels) if pixels else np.zeros(0, dtype=np.intp)
+        self._bins = np.repeat(np.arange(len(pixels), dtype=np.intp) * 3, [len(p) for p in pixels])
+        self._areas = np.array(areas, dtype=np.int64)
 
-    def _paint(self, detections: Sequence[Detection], cls: int, min_score: float) -> ScoreMask:
-        """The best score of a `cls` box (from `min_score`) covering each mask pixel, 0 where none does."""
-        mask = np.zeros(self._mask_shape, dtype=np.float32)
+    def _paint(self, detections: Sequence[Detection], product_cls: int, gap_cls: int) -> LabelMask:
+        """Each mask pixel labelled by the most confident box covering it (from the evidence scores).
+
+        Where a product and a gap box overlap, the more confident one says what is there: a weak product
+        box leaking over an empty stretch must not hide it, nor a weak gap box a full facing. Boxes are
+        painted weakest first, a product after a gap of the same score, so the last paint wins.
+        """
+        labels = np.zeros(self._mask_shape, dtype=np.uint8)
+        min_product, min_gap = self._min_scores
+        evidence: list[tuple[float, int, tuple[float, float, float, float]]] = []
         for detection in detections:
-            if detection.cls != cls or detection.score < min_score:
-                continue
-            x0, y0, x1, y1 = (max(round(value * self._scale), 0) for value in detection.box)
-            covered = mask[y0:y1, x0:x1]
-            np.maximum(covered, detection.score, out=covered)
-        return mask
+            if detection.cls == product_cls and detection.score >= min_product:
+                evidence.append((detection.score, _PRODUCT, detection.box))
+            elif detection.cls == gap_cls and detection.score >= min_gap:
+                evidence.append((detection.score, _GAP, detection.box))
+        evidence.sort(key=lambda item: (item[0], item[1] == _PRODUCT))
+        scale = self._scale
+        for _, label, box in evidence:
+            x0, y0, x1, y1 = (max(round(value * scale), 0) for value in box)
+            labels[y0:y1, x0:x1] = label
+        return labels
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -41,6 +42,36 @@ def test_letterbox_keeps_aspect_and_pads_grey() -> None:
     assert (fitted.scale, fitted.pad_x, fitted.pad_y) == (0.8, 0, 120)
     assert tensor[0, :, 0, 0] == pytest.approx([114 / 255] * 3)  # pad
     assert tensor[0, :, 160, 160] == pytest.approx([1.0, 0.0, 0.0])  # image, now RGB
+
+
+def test_letterbox_into_a_reused_buffer_matches_opencvs_blob() -> None:
+    """The reference is Ultralytics' recipe done the plain way: resize, pad grey 114, blobFromImage.
+    One buffer serves frames of every shape in turn: no stale pixels of the previous frame survive."""
+    rng = np.random.default_rng(3)
+    buffer = np.full((1, 3, IMGSZ, IMGSZ), -1.0, dtype=np.float32)
+    for height, width in [(100, 400), (400, 100), (333, 1000), (90, 160), (320, 320), (100, 400)]:
+        frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        scale = min(IMGSZ / width, IMGSZ / height)
+        new_w, new_h = round(width * scale), round(height * scale)
+        resized = frame if (new_w, new_h) == (width, height) else cv2.resize(frame, (new_w, new_h))
+        top, left = (IMGSZ - new_h) // 2, (IMGSZ - new_w) // 2
+        padded = cv2.copyMakeBorder(
+            resized,
+            top,
+            IMGSZ - new_h - top,
+            left,
+            IMGSZ - new_w - left,
+            cv2.BORDER_CONSTANT,
+            value=(114,) * 3,
+        )
+        expected = cv2.dnn.blobFromImage(padded, 1.0 / 255.0, swapRB=True)
+
+        tensor, _ = letterbox(frame, IMGSZ, out=buffer)
+
+        assert tensor is buffer
+        np.testing.assert_allclose(tensor, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="letterbox into"):
+        letterbox(frame, IMGSZ + 32, out=buffer)
 
 
 def test_nms_is_per_class(make_model: ModelFactory) -> None:

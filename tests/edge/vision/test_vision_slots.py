@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.vision.detector import Detection
-from edge.vision.slots import SlotFillSettings, SlotTracker
+from edge.vision.slots import SlotFillSettings, SlotRaster, SlotTracker
 from models.synth.pipeline import synthesize
 from smartstore.contract.payloads import ShelfState
 from smartstore.storeconfig import Slot
@@ -171,3 +173,48 @@ def test_slots_over_a_synthetic_shelf_read_its_true_labels() -> None:
     states = tracker.states()
     right = sum(states[slot] is state for slot, state in expected.items())
     assert right / len(expected) >= 0.95
+
+
+def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
+    """The raster counts all slots in one pass; the reference does each slot and each class on its own:
+    per pixel the best product and the best gap score, product where it is at least the gap's."""
+    rng = np.random.default_rng(5)
+    mask_width, frame = 320, FRAME
+    slots = [
+        rect_slot("a", 0, 0, 400, 200),
+        rect_slot("b", 300, 100, 900, 400),  # overlaps a
+        Slot(
+            id="tri",
+            gtin="09506000100005",
+            facings=2,
+            capacity=4,
+            polygon=[(600, 300), (1270, 320), (900, 710)],
+        ),
+    ]
+    detections = []
+    for _ in range(60):
+        x0, y0 = rng.uniform(-20, frame[0]), rng.uniform(-20, frame[1])
+        w, h = rng.uniform(5, 120), rng.uniform(5, 120)
+        cls = int(rng.integers(0, 2))
+        detections.append(box(cls, x0, y0, x0 + w, y0 + h, round(float(rng.uniform(0.05, 0.95)), 1)))
+    raster = SlotRaster(slots, CAMERA, mask_width, (0.15, 0.1))
+
+    readings = raster.measure(detections, frame, PRODUCT, GAP)
+
+    scale = mask_width / frame[0]
+    shape = (round(frame[1] * scale), mask_width)
+    best = {PRODUCT: np.zeros(shape), GAP: np.zeros(shape)}
+    for d in detections:
+        if d.score >= (0.15 if d.cls == PRODUCT else 0.1):
+            x0, y0, x1, y1 = (max(round(v * scale), 0) for v in d.box)
+            np.maximum(best[d.cls][y0:y1, x0:x1], d.score, out=best[d.cls][y0:y1, x0:x1])
+    products = (best[PRODUCT] > 0) & (best[PRODUCT] >= best[GAP])
+    gaps = best[GAP] > best[PRODUCT]
+    for slot in slots:
+        inside = np.zeros(shape, dtype=np.uint8)
+        points = np.array(slot.polygon) * (mask_width / CAMERA[0])
+        cv2.fillPoly(inside, [np.round(points).astype(np.int32)], 1)
+        product, gap = int((products & (inside > 0)).sum()), int((gaps & (inside > 0)).sum())
+        assert product + gap > 0
+        assert readings[slot.id].fill == pytest.approx(product / (product + gap))
+        assert readings[slot.id].coverage == pytest.approx((product + gap) / inside.sum())
