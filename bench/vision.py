@@ -1,6 +1,6 @@
 """Shelf vision at the edge: per-frame pipeline latency vs bare onnxruntime, and motion gating over an hour.
 
-    python bench/vision.py [--model PATH] [--frames 40] [--rounds 5] [--hour-s 3600] [--interval-s 5]
+    python bench/vision.py [--model PATH] [--frames 10] [--rounds 20] [--hour-s 3600] [--interval-s 5]
 
 **Latency.** The simulator's camera (`devices.sim.camera.ShelfCamera`, 1280x720 JPEG frames drawn by the
 detector's synthetic generator) renders a stocked shelf of the example store's `cam-1l` with a few empty
@@ -9,7 +9,8 @@ processor picks), motion gate (its re-check set to ~0, so every frame is inferre
 inference, box decode + NMS, slot fill and states. Annotated snapshots are off there (they are drawn after
 an inference, not per frame) and timed apart. The baseline is a plain `onnxruntime.InferenceSession` of the
 same model with the same thread settings, `session.run` on a ready tensor. Bare and pipeline alternate in
-`--rounds` blocks of `--frames` so both see the same machine load.
+`--rounds` short blocks of `--frames` so both see the same machine load: a VM whose speed drifts from second
+to second (seen here) would otherwise favour whichever ran in its fast seconds.
 
 **Gating.** An hour of the same camera at its frame interval with shoppers passing (the simulator's
 occluders: people and trolleys at a new place in every frame), sometimes taking 1-3 units of a slot they
@@ -257,8 +258,8 @@ def print_hour(label: str, result: HourResult) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=VisionSettings().model_path, help="ONNX detector")
-    parser.add_argument("--frames", type=int, default=40, help="frames per timed block")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating bare / pipeline blocks")
+    parser.add_argument("--frames", type=int, default=10, help="frames per timed block")
+    parser.add_argument("--rounds", type=int, default=20, help="alternating bare / pipeline blocks")
     parser.add_argument("--hour-s", type=float, default=3600.0, help="simulated time of the gating run")
     parser.add_argument("--interval-s", type=float, default=5.0, help="camera frame interval (the store's)")
     parser.add_argument("--pass-every-s", type=float, default=60.0, help="mean time between shoppers")
