@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import random
 import shutil
 import socket
 import subprocess
@@ -41,8 +42,37 @@ class LocalBroker(Protocol):
     def stop(self, timeout: float = 10.0) -> None: ...
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# How far below the ephemeral range free ports are drawn from (ports under 1024 are never used).
+_BELOW_EPHEMERAL = 12_000
+
+
+def ephemeral_port_floor() -> int | None:
+    """The lowest port Linux gives outgoing connections, or None where the kernel does not say."""
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it), for a broker or server started next."""
+    """A TCP port nothing uses right now, for a broker or server started next.
+
+    Drawn below the kernel's ephemeral range where Linux tells it: a port the OS picks (bind to port 0) comes
+    from that range, and an outgoing connection made before the server starts may take it as its local port
+    (seen in CI: the demo's gateway could not bind its port).
+    """
+    floor = ephemeral_port_floor()
+    if floor is not None and floor > 2048:
+        rng = random.Random()
+        for _ in range(200):
+            port = rng.randint(max(1024, floor - _BELOW_EPHEMERAL), floor - 1)
+            with socket.socket() as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

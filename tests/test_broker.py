@@ -16,6 +16,7 @@ from smartstore.broker import (
     BrokerStartError,
     EmbeddedBroker,
     MosquittoProcess,
+    ephemeral_port_floor,
     free_port,
     start_local_broker,
 )
@@ -160,6 +161,20 @@ def test_stop_frees_the_port() -> None:
     broker.stop()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))  # raises if the listener were still open
+
+
+def test_free_ports_lie_below_the_ports_outgoing_connections_take() -> None:
+    """An OS-picked port (bind to 0) is an ephemeral one, which a client connection made before the server
+    binds may take; free_port draws below that range."""
+    floor = ephemeral_port_floor()
+    if floor is None:
+        pytest.skip("the kernel does not publish its ephemeral port range here")
+    ports = {free_port() for _ in range(50)}
+    assert all(1024 <= port < floor for port in ports)
+    assert len(ports) > 40  # drawn, not one fixed port
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
 
 
 def test_busy_port_is_reported_not_hung() -> None:
