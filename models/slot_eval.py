@@ -186,12 +186,7 @@ def score_slots(
             continue
         size = (image.width, image.height)
         to_input = letterbox_scale(size, detector.input_size)
-        raster = SlotRaster(
-            [slot for slot, _ in scored],
-            size,
-            mask_width=image.width,
-            min_scores=rule.evidence_scores,
-        )
+        raster = SlotRaster.for_rule([slot for slot, _ in scored], size, rule, mask_width=image.width)
         detections = detector.detect(frame, floor=rule.evidence_floor)
         readings = raster.measure(detections, size, product_cls, gap_cls)
         for slot, truth in scored:

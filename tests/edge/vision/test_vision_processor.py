@@ -105,7 +105,8 @@ def test_frames_become_confirmed_slot_states_with_few_inferences(
     assert processor.counters["inferences_confirm"] == 1
     [signal] = [s for s in later if isinstance(s, ShelfSignal)]
     observation = next(obs for obs in signal.slots if obs.slot == slot3)
-    assert observation.fill == pytest.approx(0.3, abs=0.03)
+    # 30 % product beside 70 % gap, a little more since the gap box counts without its ends (`gap_inset`).
+    assert 0.3 < observation.fill < 0.36
     assert observation.confidence == 1.0
 
 

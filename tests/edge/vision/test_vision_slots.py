@@ -31,7 +31,8 @@ def box(cls: int, x0: float, y0: float, x1: float, y1: float, score: float = 0.9
 
 
 def tracker(confirmations: int = 2) -> SlotTracker:
-    return SlotTracker(SLOTS, CAMERA, 0.5, SlotFillSettings(confirmations=confirmations))
+    # Fill arithmetic to the pixel: gap boxes count in full here (the inset has its own test).
+    return SlotTracker(SLOTS, CAMERA, 0.5, SlotFillSettings(confirmations=confirmations, gap_inset=0.0))
 
 
 def slot_a(product_share: float) -> list[Detection]:
@@ -68,7 +69,7 @@ def test_fill_is_product_versus_gap_area(share: float, state: str) -> None:
 def test_the_last_facing_of_a_long_run_is_low_not_empty(facings: int, fill: float, state: str) -> None:
     """One facing of seven or eight fills 1/7 or 1/8 of the slot, yet the product is still on the shelf."""
     run = Slot(id="a", gtin="09506000100005", facings=facings, capacity=facings, polygon=SLOTS[0].polygon)
-    slots = SlotTracker([run], CAMERA, 0.5, SlotFillSettings(confirmations=1))
+    slots = SlotTracker([run], CAMERA, 0.5, SlotFillSettings(confirmations=1, gap_inset=0.0))
     (observation,) = slots.observe(slot_a(fill), FRAME, CLASS_IDS)
 
     assert observation.fill == pytest.approx(fill, abs=0.01)
@@ -218,3 +219,40 @@ def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
         assert product + gap > 0
         assert readings[slot.id].fill == pytest.approx(product / (product + gap))
         assert readings[slot.id].coverage == pytest.approx((product + gap) / inside.sum())
+
+
+@pytest.mark.parametrize(
+    ("rule", "state"), [(SlotFillSettings(), "low"), (SlotFillSettings(gap_inset=0), "empty")]
+)
+def test_a_gap_box_spilling_over_the_last_product_does_not_hide_it(
+    rule: SlotFillSettings, state: str
+) -> None:
+    """Slot 'a' holds four facings; one is left at the left end (frame x 0..28), and the confident gap box of
+    the empty stretch reaches 8 px into it. Without the inset the gap outscores that strip and the run reads
+    empty; with it the last product counts in full and the run is low."""
+    run = Slot(id="a", gtin="09506000100005", facings=4, capacity=4, polygon=SLOTS[0].polygon)
+    slots = SlotTracker([run], CAMERA, 0.5, rule.model_copy(update={"confirmations": 1}))
+    detections = [box(PRODUCT, 0, 0, 28, 100, 0.5), box(GAP, 20, 0, 200, 100, 0.9)]
+
+    (observation,) = slots.observe(detections, FRAME, CLASS_IDS)
+
+    assert observation.state == state
+
+
+def test_a_wide_empty_stretch_reads_empty_to_its_ends() -> None:
+    """The inset is sized by the box's smaller side: one gap box over a whole empty board (frame x 0..400)
+    trims 8 px at its ends, so the narrow slots there (20 px) stay readable and empty."""
+    stretch = [
+        rect_slot("left", 0, 0, 40, 200),
+        rect_slot("middle", 40, 0, 760, 200),
+        rect_slot("right", 760, 0, 800, 200),
+    ]
+    slots = SlotTracker(stretch, CAMERA, 0.5, SlotFillSettings(confirmations=1))
+
+    changed = slots.observe([box(GAP, 0, 0, 400, 100, 0.9)], FRAME, CLASS_IDS)
+
+    assert {(o.slot, o.state, o.stale) for o in changed} == {
+        ("left", "empty", False),
+        ("middle", "empty", False),
+        ("right", "empty", False),
+    }
