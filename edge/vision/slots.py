@@ -104,8 +104,9 @@ class SlotReading:
         return self.coverage < min_coverage
 
 
-# Labels of the raster: what the most confident box covering a pixel says is there.
-_NOTHING, _PRODUCT, _GAP = 0, 1, 2
+# Labels of the raster: what the most confident box covering a pixel says is there (nothing where none does).
+_NOTHING, _PRODUCT, _GAP = range(3)
+_LABELS = 3  # bins per slot in the count
 
 
 class SlotRaster:
@@ -133,7 +134,7 @@ class SlotRaster:
         # first of its slot's three label bins: one gather and one bincount count every slot of a frame.
         self._pixels: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._bins: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
-        self._areas: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._areas: list[int] = []
 
     @classmethod
     def for_rule(
@@ -155,11 +156,11 @@ class SlotRaster:
             self._prepare(frame_size)
         labels = self._paint(detections, product_cls, gap_cls)
         counts = np.bincount(
-            self._bins + labels.ravel()[self._pixels], minlength=3 * len(self._slots)
-        ).reshape(-1, 3)
+            self._bins + labels.ravel()[self._pixels], minlength=_LABELS * len(self._slots)
+        ).reshape(-1, _LABELS)
         readings: dict[str, SlotReading] = {}
         for slot, (product, gap), area in zip(
-            self._slots, counts[:, [_PRODUCT, _GAP]].tolist(), self._areas.tolist(), strict=True
+            self._slots, counts[:, [_PRODUCT, _GAP]].tolist(), self._areas, strict=True
         ):
             covered = product + gap
             # Product vs gap rather than product vs polygon: boxes never tile a slot exactly (shelf lip,
@@ -184,8 +185,8 @@ class SlotRaster:
             pixels.append(np.flatnonzero(canvas))
             areas.append(max(len(pixels[-1]), 1))
         self._pixels = np.concatenate(pixels) if pixels else np.zeros(0, dtype=np.intp)
-        self._bins = np.repeat(np.arange(len(pixels), dtype=np.intp) * 3, [len(p) for p in pixels])
-        self._areas = np.array(areas, dtype=np.int64)
+        self._bins = np.repeat(np.arange(len(pixels), dtype=np.intp) * _LABELS, [len(p) for p in pixels])
+        self._areas = areas
 
     def _paint(self, detections: Sequence[Detection], product_cls: int, gap_cls: int) -> LabelMask:
         """Each mask pixel labelled by the most confident box covering it (from the evidence scores).
@@ -194,7 +195,7 @@ class SlotRaster:
         box leaking over an empty stretch must not hide it, nor a weak gap box a full facing. Boxes are
         painted weakest first, a product after a gap of the same score, so the last paint wins.
         """
-        labels = np.zeros(self._mask_shape, dtype=np.uint8)
+        labels = np.full(self._mask_shape, _NOTHING, dtype=np.uint8)
         min_product, min_gap = self._min_scores
         evidence: list[tuple[float, int, tuple[float, float, float, float]]] = []
         for detection in detections:
