@@ -96,7 +96,8 @@ def latency(
     assert processor.detector is not None, f"model {model} not usable"
     session = bare_session(model, settings.detector.intra_op_threads)
     input_name = session.get_inputs()[0].name
-    tensor, _ = letterbox(decode_jpeg(frames[0], 1), processor.detector.input_size)
+    input_w, input_h = processor.detector.input_size_for(processor.cameras[CAMERA].size)
+    tensor, _ = letterbox(decode_jpeg(frames[0], 1), (input_w, input_h))
     messages = [message(store, jpeg) for jpeg in frames]
     now = START
     for item in messages[:3]:  # warm both paths up
@@ -127,7 +128,6 @@ def latency(
         annotated_jpeg(frame, view.detections, view.slots, view.size, observations)
     annotate_ms = (time.perf_counter() - started) * 100
     height, width = frame.shape[:2]
-    input_w, input_h = processor.detector.input_size
     print(f"model {model.name}: input {input_w}x{input_h}, 1280x720 JPEG frames decoded at {width}x{height}")
     states = list(processor.states(CAMERA).values())
     print(f"{len(view.detections)} detections per frame; slot states {dict(Counter(states))}")

@@ -50,8 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _configure_eval(sub)
     export = sub.add_parser("export", help="export trained weights (.pt) to the ONNX file the edge loads")
     export.add_argument("--weights", type=Path, required=True, help="Ultralytics best.pt")
-    export.add_argument("--imgsz", type=int, required=True, help="square input size the edge will feed")
+    export.add_argument("--imgsz", type=int, required=True, help="the size it was trained at")
     export.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    _add_input_shape(export)
 
 
 def _data_source(parser: argparse.ArgumentParser) -> None:
@@ -88,12 +89,29 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=0.0,
         help="weight each class's loss by 1 / its box count to this power (0 off, 1 full inverse frequency)",
     )
+    _add_input_shape(parser)
+    parser.add_argument(
+        "--lr0",
+        type=float,
+        default=None,
+        help="AdamW's initial learning rate (default: Ultralytics' choice, 0.0017 for two classes)",
+    )
     parser.add_argument(
         "--ship",
         nargs="?",
         const=SHIPPED_MODEL,
         type=Path,
         help=f"also copy the ONNX file to PATH (default {SHIPPED_MODEL.name} in models/)",
+    )
+
+
+def _add_input_shape(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input",
+        choices=("free", "fixed"),
+        default="free",
+        help="ONNX input shape: free (the edge fits it to each camera's aspect on about imgsz x imgsz "
+        "pixels) or fixed imgsz x imgsz",
     )
 
 
@@ -161,6 +179,8 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         patience=args.patience,
         class_weight_power=args.class_weight_power,
+        learning_rate=args.lr0,
+        free_input=args.input == "free",
         ship=args.ship,
     )
     if settings is None:
@@ -220,9 +240,10 @@ def _export(args: argparse.Namespace) -> int:
     if not args.weights.is_file():
         logger.error("weights %s do not exist", args.weights)
         return 2
-    exported = export_onnx(args.weights, args.imgsz, args.out)
+    exported = export_onnx(args.weights, args.imgsz, args.out, free_input=args.input == "free")
+    free = " (free shape)" if exported.free_input else ""
     print(
-        f"{exported.path}: input {exported.imgsz}, output {list(exported.output_shape)}, "
+        f"{exported.path}: input {exported.imgsz}{free}, output {list(exported.output_shape)}, "
         f"names {exported.names}"
     )
     return 0

@@ -185,7 +185,7 @@ def score_slots(
         if not scored:
             continue
         size = (image.width, image.height)
-        to_input = letterbox_scale(size, detector.input_size)
+        to_input = letterbox_scale(size, detector.input_size_for(size))
         raster = SlotRaster.for_rule([slot for slot, _ in scored], size, rule, mask_width=image.width)
         detections = detector.detect(frame, floor=rule.evidence_floor)
         readings = raster.measure(detections, size, product_cls, gap_cls)

@@ -77,6 +77,18 @@ class TrainSettings(DataSource):
         title="Class weight power",
         description="Weight each class's loss by 1 / its box count to this power; gaps are the rare class",
     )
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        title="Learning rate",
+        description="AdamW's initial rate; None: Ultralytics' (AdamW at 0.002 * 5 / (4 + classes))",
+    )
+    free_input: bool = Field(
+        default=True,
+        title="Free input shape",
+        description="Export the ONNX input's height and width free, fitted by the edge to each camera",
+    )
     architecture: Path = Field(default=ARCHITECTURE_YAML, title="Architecture yaml")
     ship: Path | None = Field(default=None, title="Ship to", description="Also copy the ONNX file here")
 
@@ -113,6 +125,11 @@ class TrainResult:
             "epoch_train_seconds": [round(seconds, 1) for seconds in self.epoch_train_seconds],
             "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
         }
+
+
+def _optimizer(learning_rate: float | None) -> dict[str, Any]:
+    # Ultralytics' "auto" picks AdamW for runs under 10,000 steps and fits the rate to the class count.
+    return {} if learning_rate is None else {"optimizer": "AdamW", "lr0": learning_rate}
 
 
 def resolve_device(requested: str) -> str:
@@ -234,6 +251,7 @@ def train(settings: TrainSettings) -> TrainResult:
             # batches, and stepping the optimizer after each of them learns far more in the same time.
             nbs=settings.batch,
             cls_pw=settings.class_weight_power,
+            **_optimizer(settings.learning_rate),
             # Decoded once instead of four JPEGs per mosaic per step: the data loader shares the two cores.
             cache="ram",
             verbose=True,
@@ -248,7 +266,9 @@ def train(settings: TrainSettings) -> TrainResult:
     metrics: dict[str, float] = (
         {str(k): float(v) for k, v in (trainer.metrics or {}).items()} if trainer else {}
     )
-    exported = export_onnx(best, settings.imgsz, settings.out / "shelf-detector.onnx")
+    exported = export_onnx(
+        best, settings.imgsz, settings.out / "shelf-detector.onnx", free_input=settings.free_input
+    )
     shipped = None
     if settings.ship is not None:
         settings.ship.parent.mkdir(parents=True, exist_ok=True)

@@ -18,17 +18,25 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 
 def constant_detector_model(
-    path: Path, candidates: Sequence[Candidate], names: dict[int, str], imgsz: int, height: int | None = None
+    path: Path,
+    candidates: Sequence[Candidate],
+    names: dict[int, str],
+    imgsz: int,
+    height: int | None = None,
+    *,
+    free: bool = False,
 ) -> Path:
     """An Ultralytics-shaped detector: input [1, 3, S, S], output [1, 4 + nc, N] that ignores the input.
 
     The output is `constant + 0 * ReduceSum(images)`, so onnxruntime really reads the input tensor.
+    `free` leaves the input's height and width free, as an export with `dynamic=True` does.
     """
     nc = len(names)
     output = np.zeros((1, 4 + nc, len(candidates)), dtype=np.float32)
     for index, (cx, cy, w, h, cls, score) in enumerate(candidates):
         output[0, :4, index] = (cx, cy, w, h)
         output[0, 4 + cls, index] = score
+    input_shape: list[int | str] = ["batch", 3, "height", "width"] if free else [1, 3, height or imgsz, imgsz]
     nodes = [
         helper.make_node("ReduceSum", ["images"], ["total"], keepdims=0),
         helper.make_node("Mul", ["total", "zero"], ["nothing"]),
@@ -37,7 +45,7 @@ def constant_detector_model(
     graph = helper.make_graph(
         nodes,
         "constant_detector",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, height or imgsz, imgsz])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, input_shape)],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
         initializer=[
             numpy_helper.from_array(output, "boxes"),

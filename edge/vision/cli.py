@@ -103,6 +103,7 @@ def detect(args: argparse.Namespace) -> int:
                 "image": str(path),
                 "width": width,
                 "height": height,
+                "model_input": list(detector.input_size_for((width, height))),
                 "counts": counts,
                 "detections": [_detection_json(d) for d in detections],
             }
@@ -157,7 +158,7 @@ def calibrate(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.out}: {len(slots)} slots of {camera.id} ({camera.width}x{camera.height})")
     model = args.model or VisionSettings().model_path
-    input_w, input_h = model_input_size(model)
+    input_w, input_h = model_input_size(model, (camera.width, camera.height))
     to_input = letterbox_scale((camera.width, camera.height), (input_w, input_h))
     for slot, width in narrow_slots(slots, to_input):
         print(

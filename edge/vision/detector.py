@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ FloatArray = npt.NDArray[np.float32]
 BgrImage = npt.NDArray[np.uint8]
 # Ultralytics pads with this grey; the model was trained on it, so any other value shifts its scores.
 LETTERBOX_PAD = 114
+# Ultralytics' coarsest detection grid: a free input's sides are multiples of it.
+STRIDE = 32
 # Offsetting boxes by class * this keeps boxes of different classes from suppressing each other in one NMS.
 CLASS_OFFSET = 8192.0
 
@@ -192,10 +195,66 @@ def decode(
     ]
 
 
-def model_input_size(model_path: Path) -> tuple[int, int]:
-    """(width, height) of a model's fixed input, without loading it for inference."""
+def fitted_input_size(frame_size: tuple[int, int], imgsz: int, stride: int = STRIDE) -> tuple[int, int]:
+    """(width, height) a model with a free input shape gets for a (width, height) frame: the frame's
+    aspect on about imgsz x imgsz pixels, sides multiples of the stride.
+
+    The same compute as the square input, none of it spent on padding: a 16:9 frame fills 544 x 320
+    instead of 416 x 234 of a 416 x 416 input, 1.3 x the pixels across every slot.
+    """
+    aspect = frame_size[0] / frame_size[1]
+    width = max(stride, round(imgsz * math.sqrt(aspect) / stride) * stride)
+    height = max(stride, round(imgsz / math.sqrt(aspect) / stride) * stride)
+    return width, height
+
+
+def model_input_size(model_path: Path, frame_size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of the input a model gives frames of `frame_size`, without loading it to infer."""
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    return OnnxDetector.input_size_of(session.get_inputs()[0].shape)
+    shape = ModelShape.of(session)
+    return shape.input_size_for(frame_size)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShape:
+    """A model's input: a fixed (width, height), or free (exported dynamic) around a square `imgsz`."""
+
+    fixed: tuple[int, int] | None
+    imgsz: int
+    stride: int
+
+    @classmethod
+    def of(cls, session: ort.InferenceSession) -> ModelShape:
+        shape = session.get_inputs()[0].shape
+        metadata = session.get_modelmeta().custom_metadata_map
+        stride = _metadata_int(metadata.get("stride"), STRIDE)
+        if len(shape) != 4:
+            raise ValueError(f"model input must be [1, 3, H, W], not {shape}")
+        height, width = shape[2], shape[3]
+        if isinstance(height, int) and isinstance(width, int):
+            return cls((width, height), max(width, height), stride)
+        if isinstance(height, int) or isinstance(width, int):
+            raise ValueError(f"model input must be fixed or free in both sides, not {shape}")
+        trained = _metadata_int(metadata.get("imgsz"), 0)
+        if trained <= 0:
+            raise ValueError(f"model input {shape} is free but its metadata names no imgsz")
+        return cls(None, trained, stride)
+
+    def input_size_for(self, frame_size: tuple[int, int]) -> tuple[int, int]:
+        return self.fixed or fitted_input_size(frame_size, self.imgsz, self.stride)
+
+
+def _metadata_int(text: str | None, default: int) -> int:
+    """Ultralytics writes `imgsz` as "[416, 416]" and `stride` as "32": the largest number in it."""
+    if not text:
+        return default
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return default
+    numbers = value if isinstance(value, list | tuple) else [value]
+    ints = [int(number) for number in numbers if isinstance(number, int | float)]
+    return max(ints) if ints else default
 
 
 class OnnxDetector:
@@ -210,35 +269,38 @@ class OnnxDetector:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        model_input = self._session.get_inputs()[0]
-        self._input_name: str = model_input.name
-        # (width, height) of the input; `imgsz` is its long side (the size a square model is named by).
-        self.input_size = self.input_size_of(model_input.shape)
-        self.imgsz = max(self.input_size)
-        width, height = self.input_size
-        self._input = np.empty((1, 3, height, width), dtype=np.float32)  # refilled by every detect
+        self._input_name: str = self._session.get_inputs()[0].name
+        self.shape = ModelShape.of(self._session)
+        # The long side of a fixed input, the square size a free one was trained at.
+        self.imgsz = self.shape.imgsz
+        self._inputs: dict[tuple[int, int], FloatArray] = {}  # one per input size, refilled by every detect
+        width, height = self.shape.fixed or (self.imgsz, self.imgsz)
         metadata = self._session.get_modelmeta().custom_metadata_map
         self.names = parse_names(metadata.get("names"))
         if not self.names:
             logger.warning("model %s has no class names in its metadata; classes are numbered", model_path)
         self._check_output(self._session.get_outputs()[0].shape)
         started = time.perf_counter()
-        self.infer(np.zeros((1, 3, height, width), dtype=np.float32))  # warm-up: first run allocates
+        warm_up = self.infer(np.zeros((1, 3, height, width), dtype=np.float32))  # the first run allocates
+        self._check_output(list(warm_up.shape))  # a free-shape export declares no output size
         logger.info(
-            "detector %s loaded: input %dx%d, classes %s, warm-up %.1f ms",
+            "detector %s loaded: input %s, classes %s, warm-up %.1f ms",
             model_path.name,
-            width,
-            height,
+            f"{width}x{height}" if self.shape.fixed else f"fitted to each frame, about {width}x{height}",
             self.names,
             (time.perf_counter() - started) * 1000,
         )
 
-    @staticmethod
-    def input_size_of(shape: list[int | str | None]) -> tuple[int, int]:
-        height, width = shape[2], shape[3]
-        if len(shape) != 4 or not isinstance(height, int) or not isinstance(width, int):
-            raise ValueError(f"model input must be a fixed [1, 3, H, W], not {shape}")
-        return width, height
+    def input_size_for(self, frame_size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) of the input frames of this (width, height) get."""
+        return self.shape.input_size_for(frame_size)
+
+    def input_tensor(self, size: tuple[int, int]) -> FloatArray:
+        """The reused [1, 3, H, W] input buffer for a (width, height) input."""
+        tensor = self._inputs.get(size)
+        if tensor is None:
+            tensor = self._inputs[size] = np.empty((1, 3, size[1], size[0]), dtype=np.float32)
+        return tensor
 
     def _check_output(self, shape: list[int | str | None]) -> None:
         """A model exported in another layout would decode to nonsense boxes: refuse it at load."""
@@ -256,7 +318,8 @@ class OnnxDetector:
 
     def detect(self, image: BgrImage, floor: float | None = None) -> list[Detection]:
         """Boxes from the settings' thresholds; from `floor` too where lower (slot fill counts weak boxes)."""
-        tensor, fitted = letterbox(image, self.input_size, out=self._input)
+        size = self.input_size_for((image.shape[1], image.shape[0]))
+        tensor, fitted = letterbox(image, size, out=self.input_tensor(size))
         return decode(self.infer(tensor), fitted, self.names, self.settings, floor)
 
     def reported(self, detections: Sequence[Detection]) -> list[Detection]:

@@ -42,10 +42,14 @@ def load_detector(settings: VisionSettings) -> OnnxDetector | None:
         return None
 
 
-def decode_reduction(camera: Camera, imgsz: int) -> int:
-    """Largest JPEG decode reduction that still gives the detector at least its input size."""
-    long_side = max(camera.width, camera.height)
-    return max(factor for factor in _REDUCED if factor == 1 or long_side / factor >= imgsz)
+def decode_reduction(camera: Camera, input_size: tuple[int, int]) -> int:
+    """Largest JPEG decode reduction whose frame still covers the detector's (width, height) input."""
+    input_w, input_h = input_size
+    return max(
+        factor
+        for factor in _REDUCED
+        if factor == 1 or camera.width / factor >= input_w or camera.height / factor >= input_h
+    )
 
 
 def decode_jpeg(jpeg: bytes, reduction: int = 1) -> BgrImage:
@@ -128,7 +132,7 @@ class ShelfVisionProcessor(Processor):
                     store.store.shelf_low_fill,
                     settings.slots,
                 ),
-                decode_reduction(camera, self.detector.imgsz),
+                decode_reduction(camera, self.detector.input_size_for((camera.width, camera.height))),
                 next_snapshot=now + settings.snapshot_interval_s,
             )
             if camera.source != MQTT_SOURCE:

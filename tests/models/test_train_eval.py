@@ -172,11 +172,13 @@ def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> N
     assert result.shipped.read_bytes() == result.onnx.path.read_bytes()
     session = ort.InferenceSession(str(result.onnx.path), providers=["CPUExecutionProvider"])
     assert parse_names(session.get_modelmeta().custom_metadata_map["names"]) == {0: "product", 1: "gap"}
-    assert session.get_inputs()[0].shape == [1, 3, 160, 160]
-    assert result.onnx.output_shape[:2] == (1, 6)
+    assert session.get_inputs()[0].shape[1:] == [3, "height", "width"]  # free: fitted to each camera
+    assert result.onnx.free_input
+    assert result.onnx.imgsz == 160
 
     detector = OnnxDetector(result.onnx.path)
     assert detector.imgsz == 160
+    assert detector.input_size_for((200, 120)) == (192, 128)
     assert isinstance(detector.detect(np.full((120, 200, 3), 90, dtype=np.uint8)), list)
 
     heldout = tmp_path / "heldout"

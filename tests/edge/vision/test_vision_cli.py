@@ -49,6 +49,7 @@ def test_detect_prints_json_boxes_in_original_pixels_and_writes_annotated_copies
     report = json.loads(captured.out)
     [result] = report["images"]
     assert (result["width"], result["height"]) == (width, height)
+    assert result["model_input"] == [320, 320]
     assert result["counts"] == {"product": 1, "gap": 1}
     boxes = {d["class"]: d["box"] for d in result["detections"]}
     assert boxes["product"] == pytest.approx(product, abs=0.2)

@@ -11,7 +11,14 @@ import onnx
 import pytest
 from vision_models import ModelFactory, constant_detector_model, to_input
 
-from edge.vision.detector import DetectorSettings, OnnxDetector, letterbox, parse_names
+from edge.vision.detector import (
+    DetectorSettings,
+    OnnxDetector,
+    fitted_input_size,
+    letterbox,
+    model_input_size,
+    parse_names,
+)
 
 IMGSZ = 320
 Box = tuple[float, float, float, float]
@@ -193,9 +200,73 @@ def test_a_rectangular_model_letterboxes_into_its_own_shape(tmp_path: Path) -> N
 
     detector = OnnxDetector(path)
     [detection] = detector.detect(np.full((height, width, 3), 90, dtype=np.uint8))
-    tensor, fitted = letterbox(np.zeros((height, width, 3), dtype=np.uint8), detector.input_size)
+    tensor, fitted = letterbox(
+        np.zeros((height, width, 3), dtype=np.uint8), detector.input_size_for((width, height))
+    )
 
-    assert (detector.input_size, detector.imgsz) == ((416, 256), 416)
+    assert (detector.input_size_for((width, height)), detector.imgsz) == ((416, 256), 416)
+    assert detector.input_size_for((480, 640)) == (416, 256)  # a fixed input is what every frame gets
     assert tensor.shape == (1, 3, 256, 416)
     assert (fitted.pad_x, fitted.pad_y) == (0, pad_y)
     assert detection.box == pytest.approx(box, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("frame", "fitted"),
+    [
+        ((1280, 720), (544, 320)),
+        ((1024, 768), (480, 352)),
+        ((768, 1024), (352, 480)),
+        ((500, 500), (416, 416)),
+    ],
+)
+def test_a_free_input_takes_the_frames_aspect_on_about_the_square_pixels(
+    frame: tuple[int, int], fitted: tuple[int, int]
+) -> None:
+    width, height = fitted_input_size(frame, 416)
+
+    assert (width, height) == fitted
+    assert width % 32 == 0
+    assert height % 32 == 0
+    assert abs(width * height / 416**2 - 1) < 0.03
+    # The frame fills the input but for less than one stride of padding.
+    scale = min(width / frame[0], height / frame[1])
+    assert width - frame[0] * scale < 32
+    assert height - frame[1] * scale < 32
+
+
+def test_a_free_shape_model_letterboxes_each_frame_into_its_fitted_input(tmp_path: Path) -> None:
+    width, height = 1280, 720
+    input_w, input_h = fitted_input_size((width, height), 416)
+    scale = min(input_w / width, input_h / height)
+    pad_x, pad_y = (input_w - round(width * scale)) // 2, (input_h - round(height * scale)) // 2
+    box = (100.0, 200.0, 500.0, 600.0)
+    centre = ((box[0] + box[2]) / 2 * scale + pad_x, (box[1] + box[3]) / 2 * scale + pad_y)
+    candidate = (*centre, (box[2] - box[0]) * scale, (box[3] - box[1]) * scale, 0, 0.9)
+    path = constant_detector_model(
+        tmp_path / "free.onnx", [candidate], {0: "product", 1: "gap"}, 416, free=True
+    )
+
+    detector = OnnxDetector(path, DetectorSettings(intra_op_threads=1))
+    [detection] = detector.detect(np.full((height, width, 3), 90, dtype=np.uint8))
+
+    assert detector.imgsz == 416
+    assert detector.input_size_for((width, height)) == (input_w, input_h) == (544, 320)
+    assert model_input_size(path, (width, height)) == (544, 320)
+    assert detection.box == pytest.approx(box, abs=1e-3)
+    # Another aspect gets its own input; the first one's buffer is kept for the next frame of its camera.
+    detector.detect(np.full((640, 480, 3), 90, dtype=np.uint8))
+    assert detector.input_tensor((352, 480)).shape == (1, 3, 480, 352)
+    assert detector.input_tensor((544, 320)).shape == (1, 3, 320, 544)
+
+
+def test_a_free_shape_model_without_its_training_size_is_refused(tmp_path: Path) -> None:
+    path = constant_detector_model(tmp_path / "free.onnx", [(5, 5, 4, 4, 0, 0.9)], {0: "a"}, 64, free=True)
+    model = onnx.load(str(path))
+    for prop in list(model.metadata_props):
+        if prop.key == "imgsz":
+            model.metadata_props.remove(prop)
+    onnx.save(model, str(path))
+
+    with pytest.raises(ValueError, match="names no imgsz"):
+        OnnxDetector(path)

@@ -15,13 +15,13 @@ from edge.config import VisionSettings
 from edge.processors.base import Rejection
 from edge.vision.detector import OnnxDetector
 from edge.vision.motion import MotionSettings
-from edge.vision.processor import DECODE_ERROR, ShelfVisionProcessor
+from edge.vision.processor import DECODE_ERROR, ShelfVisionProcessor, decode_jpeg, decode_reduction
 from edge.vision.slots import SlotFillSettings
 from smartstore.contract import topics
 from smartstore.contract.payloads import ShelfSignal, ShelfState, Signal
 from smartstore.contract.topics import Topic
 from smartstore.contract.validation import Image, RejectReason
-from smartstore.storeconfig import Slot, StoreConfig
+from smartstore.storeconfig import Camera, Slot, StoreConfig
 
 STORE = "store-berlin-01"
 CAMERA = "cam-1l"
@@ -227,3 +227,25 @@ def test_a_model_without_product_and_gap_classes_leaves_vision_off(
 
     assert not processor.active
     assert "lack" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("camera_size", "model_input", "reduction"),
+    [
+        ((1280, 720), (416, 416), 2),
+        ((1280, 720), (544, 320), 2),  # a free input fitted to 16:9
+        ((1920, 1080), (416, 416), 4),
+        ((1920, 1080), (544, 320), 2),  # a quarter (480 x 270) would be scaled up into 544 x 320
+        ((640, 480), (416, 416), 1),
+    ],
+)
+def test_jpegs_decode_as_small_as_still_covers_the_model_input(
+    camera_size: tuple[int, int], model_input: tuple[int, int], reduction: int
+) -> None:
+    width, height = camera_size
+    chosen = decode_reduction(Camera(id="cam", width=width, height=height), model_input)
+    frame = decode_jpeg(jpeg(np.full((height, width, 3), 128, dtype=np.uint8)), chosen)
+
+    assert chosen == reduction
+    assert frame.shape[:2] == (height // reduction, width // reduction)
+    assert frame.shape[1] >= model_input[0] or frame.shape[0] >= model_input[1]
