@@ -138,6 +138,8 @@ def latency(
         "bare_p99_ms": percentile(bare, 0.99),
         "annotate_ms": annotate_ms,
         "imgsz": float(processor.detector.imgsz),
+        "input_width": float(input_w),
+        "input_height": float(input_h),
     }
     for label, key, n in (
         ("bare session.run:  ", "bare", len(bare)),
@@ -287,6 +289,7 @@ def main() -> None:
                 "bare_p50_ms": round(figures["bare_p50_ms"], 2),
                 "ratio": round(figures["p50_ms"] / figures["bare_p50_ms"], 3),
                 "imgsz": int(figures["imgsz"]),
+                "input": f"{int(figures['input_width'])}x{int(figures['input_height'])}",
                 "bare_p99_ms": round(figures["bare_p99_ms"], 2),
                 "annotate_ms": round(figures["annotate_ms"], 2),
                 "gated_share": round(crowded.inferences / crowded.frames, 4),
