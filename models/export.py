@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from edge.vision.detector import ModelShape, parse_names
@@ -77,11 +78,13 @@ def inspect_onnx(path: Path) -> ExportedModel:
     """Read back what the edge relies on: its input shape, the detect layout and the class names."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     shape = ModelShape.of(session)
-    output_shape = tuple(dim if isinstance(dim, int) else -1 for dim in session.get_outputs()[0].shape)
+    # One inference on a square frame's input: a free-shape export declares no output size.
+    width, height = shape.input_size_for((shape.imgsz, shape.imgsz))
+    blank = np.zeros((1, 3, height, width), dtype=np.float32)
+    output_shape = tuple(session.run(None, {session.get_inputs()[0].name: blank})[0].shape)
     names = parse_names(session.get_modelmeta().custom_metadata_map.get("names"))
     if not names:
         raise ValueError(f"{path} has no class names in its ONNX metadata")
-    # A free-shape export leaves every output dimension free; the edge checks the rows on its first frame.
-    if len(output_shape) != 3 or output_shape[1] not in (-1, 4 + len(names)):
+    if len(output_shape) != 3 or output_shape[1] != 4 + len(names):
         raise ValueError(f"{path} output {output_shape} is not [1, 4 + {len(names)}, N]")
     return ExportedModel(path, shape.imgsz, shape.fixed is None, names, output_shape, path.stat().st_size)

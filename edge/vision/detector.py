@@ -279,10 +279,10 @@ class OnnxDetector:
         self.names = parse_names(metadata.get("names"))
         if not self.names:
             logger.warning("model %s has no class names in its metadata; classes are numbered", model_path)
-        self._check_output(self._session.get_outputs()[0].shape)
         started = time.perf_counter()
         warm_up = self.infer(np.zeros((1, 3, height, width), dtype=np.float32))  # the first run allocates
-        self._check_output(list(warm_up.shape))  # a free-shape export declares no output size
+        # The real output, not the declared one: a free-shape export declares no output size.
+        self._check_output(warm_up.shape)
         logger.info(
             "detector %s loaded: input %s, classes %s, warm-up %.1f ms",
             model_path.name,
@@ -302,10 +302,10 @@ class OnnxDetector:
             tensor = self._inputs[size] = np.empty((1, 3, size[1], size[0]), dtype=np.float32)
         return tensor
 
-    def _check_output(self, shape: list[int | str | None]) -> None:
+    def _check_output(self, shape: tuple[int, ...]) -> None:
         """A model exported in another layout would decode to nonsense boxes: refuse it at load."""
-        rows = shape[1] if len(shape) == 3 else None
-        if isinstance(rows, int) and (rows < 5 or (self.names and rows != 4 + len(self.names))):
+        rows = shape[1] if len(shape) == 3 else 0
+        if rows < 5 or (self.names and rows != 4 + len(self.names)):
             raise ValueError(f"model output {shape} is not [1, 4 + {len(self.names)} classes, N]")
 
     def class_id(self, name: str) -> int | None:

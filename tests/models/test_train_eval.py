@@ -175,6 +175,7 @@ def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> N
     assert session.get_inputs()[0].shape[1:] == [3, "height", "width"]  # free: fitted to each camera
     assert result.onnx.free_input
     assert result.onnx.imgsz == 160
+    assert result.onnx.output_shape[:2] == (1, 6)
 
     detector = OnnxDetector(result.onnx.path)
     assert detector.imgsz == 160
