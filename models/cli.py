@@ -20,6 +20,8 @@ from models.synth.pipeline import annotated, synthesize
 from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES
 from models.train import SHIPPED_MODEL, TrainSettings, train
 
+OBLIQUE_HELP = "share of images looking along the aisle at a receding shelf (0 to 1)"
+
 logger = logging.getLogger(__name__)
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
@@ -40,6 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     synth.add_argument(
         "--supersample", type=float, default=1.0, help="draw each image at a random 1..this x imgsz"
     )
+    synth.add_argument("--oblique", type=float, default=0.0, help=OBLIQUE_HELP)
     synth.add_argument("--val-fraction", type=float, default=0.15, help="share of images in the val split")
     synth.add_argument("--workers", type=int, default=1, help="processes; the output does not depend on it")
     synth.add_argument(
@@ -75,6 +78,7 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=1.0,
         help="draw each generated image at a random 1..this x imgsz; the loader scales it down",
     )
+    parser.add_argument("--synth-oblique", type=float, default=0.0, help=OBLIQUE_HELP)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--imgsz", type=int, default=416, help="training and export size, a multiple of 32")
     parser.add_argument("--batch", type=int, default=16)
@@ -125,6 +129,7 @@ def _configure_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--supersample", type=float, default=1.0, help="draw each held-out image at a random 1..this x imgsz"
     )
+    parser.add_argument("--oblique", type=float, default=0.0, help=OBLIQUE_HELP)
     parser.add_argument("--work", type=Path, default=Path("var/eval"), help="where generated sets are kept")
     parser.add_argument(
         "--class-threshold",
@@ -170,6 +175,7 @@ def _train(args: argparse.Namespace) -> int:
         data=args.data,
         synth_count=args.synth_count,
         synth_supersample=args.synth_supersample,
+        synth_oblique=args.synth_oblique,
         epochs=args.epochs,
         imgsz=args.imgsz,
         batch=args.batch,
@@ -207,6 +213,7 @@ def _eval(args: argparse.Namespace) -> int:
         families=_names(args.families),
         imgsz=args.imgsz,
         supersample=args.supersample,
+        oblique=args.oblique,
         work=args.work,
         edge={"class_score_thresholds": dict(_pairs(args.class_threshold))},
         slots={f"{name}_score": score for name, score in _pairs(args.slot_score)},
@@ -226,6 +233,7 @@ def _eval(args: argparse.Namespace) -> int:
             settings.imgsz,
             settings.families,
             supersample=settings.supersample,
+            oblique=settings.oblique,
             detector_settings=settings.edge,
             fill_settings=settings.slots,
         )
@@ -257,6 +265,7 @@ def _synth(args: argparse.Namespace) -> int:
         seed=args.seed,
         imgsz=args.imgsz,
         supersample=args.supersample,
+        oblique=args.oblique,
         families=_names(args.backgrounds),
         val_fraction=args.val_fraction,
         workers=args.workers,
@@ -269,7 +278,11 @@ def _synth(args: argparse.Namespace) -> int:
         preview_dir.mkdir(parents=True, exist_ok=True)
         for index in range(min(args.preview, settings.count)):
             image = synthesize(
-                image_seed(settings.seed, index), settings.imgsz, settings.families, settings.supersample
+                image_seed(settings.seed, index),
+                settings.imgsz,
+                settings.families,
+                settings.supersample,
+                settings.oblique,
             )
             cv2.imwrite(str(preview_dir / f"preview_{index:03d}.jpg"), annotated(image))
     print(

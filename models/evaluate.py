@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from edge.vision.detector import DetectorSettings, OnnxDetector
 from edge.vision.slots import SlotFillSettings
 from models.data_source import DataSource
-from models.synth.dataset import Supersample, SynthSettings, generator_fingerprint, write_dataset
+from models.synth.dataset import Oblique, Supersample, SynthSettings, generator_fingerprint, write_dataset
 from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,7 @@ class EvalSettings(DataSource):
     families: tuple[str, ...] = Field(default=HELDOUT_FAMILIES, min_length=1, title="Back-panel families")
     imgsz: int = Field(default=640, ge=64, le=4096, title="Generated image size")
     supersample: Supersample = 1.0
+    oblique: Oblique = 0.0
     work: Path = Field(default=Path("var/eval"), title="Where generated held-out sets go")
     score_threshold: float = Field(default=AP_SCORE_THRESHOLD, gt=0, lt=1, title="Lowest score kept")
     edge: DetectorSettings = Field(
@@ -211,6 +212,7 @@ def prepare_heldout(settings: EvalSettings) -> Path:
     assert settings.synth_count is not None  # guaranteed by the validator
     # The generator's fingerprint in the name: a set drawn by an older generator is never scored again.
     drawn = f"{settings.imgsz}" + (f"x{settings.supersample:g}" if settings.supersample > 1 else "")
+    drawn += f"-oblique{settings.oblique:g}" if settings.oblique > 0 else ""
     name = f"heldout-s{settings.seed}-n{settings.synth_count}-{drawn}-{'-'.join(settings.families)}"
     root = settings.work / f"{name}-g{generator_fingerprint()}"
     if not (root / "manifest.json").is_file():
@@ -221,6 +223,7 @@ def prepare_heldout(settings: EvalSettings) -> Path:
                 seed=settings.seed,
                 imgsz=settings.imgsz,
                 supersample=settings.supersample,
+                oblique=settings.oblique,
                 families=settings.families,
                 val_fraction=0.0,
             )

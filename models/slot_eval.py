@@ -160,6 +160,7 @@ def score_slots(
     imgsz: int,
     families: Sequence[str],
     supersample: float = 1.0,
+    oblique: float = 0.0,
     detector_settings: DetectorSettings | None = None,
     fill_settings: SlotFillSettings | None = None,
 ) -> SlotScore:
@@ -171,7 +172,9 @@ def score_slots(
     skipped = unreadable = 0
     bands = [WidthBand(low, high) for low, high in WIDTH_BANDS]
     for index in range(count):
-        image, scene, camera = synthesize_scene(image_seed(seed, index), imgsz, families, supersample)
+        image, scene, camera = synthesize_scene(
+            image_seed(seed, index), imgsz, families, supersample, oblique
+        )
         frame = np.asarray(cv2.imdecode(np.frombuffer(image.jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
         boxes = warp_boxes([truth.rect for truth in scene.slots], camera)
         scored: list[tuple[Slot, SlotTruth]] = []

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from models.data_source import DataSource
 from models.export import ExportedModel, export_onnx
 from models.offline import import_ultralytics, refuse_network
-from models.synth.dataset import Supersample, SynthSettings, write_dataset
+from models.synth.dataset import Oblique, Supersample, SynthSettings, write_dataset
 from models.synth.scene import TRAIN_FAMILIES
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class TrainSettings(DataSource):
         default=None, ge=2, title="Synthetic images", description="Generate this many when no --data"
     )
     synth_supersample: Supersample = 1.0  # the loader scales the larger frames down, as the edge does
+    synth_oblique: Oblique = 0.0
     epochs: int = Field(default=50, ge=1, le=10_000, title="Epochs")
     imgsz: int = Field(default=416, ge=64, le=2048, multiple_of=32, title="Image size", description="Square")
     batch: int = Field(default=16, ge=1, le=1024, title="Batch size")
@@ -149,8 +150,20 @@ def prepare_dataset(settings: TrainSettings) -> Path:
     manifest = root / "manifest.json"
     if manifest.is_file() and (root / "data.yaml").is_file():
         meta = json.loads(manifest.read_text())
-        wanted = (settings.synth_count, settings.seed, settings.imgsz, settings.synth_supersample)
-        found = (len(meta["images"]), meta["seed"], meta["imgsz"], meta.get("supersample", 1.0))
+        wanted = (
+            settings.synth_count,
+            settings.seed,
+            settings.imgsz,
+            settings.synth_supersample,
+            settings.synth_oblique,
+        )
+        found = (
+            len(meta["images"]),
+            meta["seed"],
+            meta["imgsz"],
+            meta.get("supersample", 1.0),
+            meta.get("oblique", 0.0),
+        )
         if found == wanted:
             logger.info("reusing synthetic dataset %s", root)
             return root
@@ -161,6 +174,7 @@ def prepare_dataset(settings: TrainSettings) -> Path:
             seed=settings.seed,
             imgsz=settings.imgsz,
             supersample=settings.synth_supersample,
+            oblique=settings.synth_oblique,
             families=TRAIN_FAMILIES,
             # Generation runs before training: every core may draw.
             workers=max(settings.workers, os.cpu_count() or 1),

@@ -93,21 +93,28 @@ def _distort(camera: CameraModel, x: np.ndarray, y: np.ndarray) -> tuple[np.ndar
     return cx + dx * f, cy + dy * f
 
 
-def warp_image(planar: np.ndarray, camera: CameraModel) -> np.ndarray:
-    """Resample the planar image into the camera's frame: one remap for perspective and distortion."""
+def warp_image(planar: np.ndarray, camera: CameraModel, backdrop: np.ndarray | None = None) -> np.ndarray:
+    """Resample the planar image into the camera's frame: one remap for perspective and distortion.
+
+    Without a backdrop the planar image's edge is repeated where the frame sees past it (the shelf fills
+    the frame); with one, the backdrop shows there, blended along the shelf's anti-aliased outline.
+    """
     ys, xs = np.mgrid[0 : camera.out_height, 0 : camera.out_width].astype(np.float32)
     ux, uy = _undistort(camera, xs, ys)
     points = np.stack([ux, uy], axis=-1).reshape(-1, 1, 2).astype(np.float32)
     source = cv2.perspectiveTransform(points, np.linalg.inv(camera.homography)).reshape(
         camera.out_height, camera.out_width, 2
     )
-    return cv2.remap(
-        planar,
-        np.ascontiguousarray(source[..., 0]),
-        np.ascontiguousarray(source[..., 1]),
-        interpolation=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
+    map_x, map_y = np.ascontiguousarray(source[..., 0]), np.ascontiguousarray(source[..., 1])
+    if backdrop is None:
+        return cv2.remap(planar, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    # Remapping with a black border gives the shelf premultiplied by its coverage; the coverage itself
+    # comes from remapping a plane of ones the same way.
+    shelf = cv2.remap(planar, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    ones = np.ones(planar.shape[:2], np.float32)
+    coverage = cv2.remap(ones, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    blended = shelf.astype(np.float32) + backdrop.astype(np.float32) * (1.0 - coverage)[:, :, None]
+    return np.clip(blended, 0, 255).astype(np.uint8)
 
 
 def _outlines(rects: list[Rect]) -> np.ndarray:

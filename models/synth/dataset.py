@@ -48,6 +48,18 @@ Supersample = Annotated[
 ]
 
 
+# The share of frames looking along the aisle instead of across it (models/synth/aisle.py).
+Oblique = Annotated[
+    float,
+    Field(
+        ge=0.0,
+        le=1.0,
+        title="Oblique aisle views",
+        description="Share of frames that look along the aisle at a receding shelf",
+    ),
+]
+
+
 class SynthSettings(BaseModel):
     """What to generate; validated before the first image is drawn."""
 
@@ -66,6 +78,7 @@ class SynthSettings(BaseModel):
         description="Held-out sets use others",
     )
     supersample: Supersample = 1.0
+    oblique: Oblique = 0.0
     val_fraction: float = Field(default=0.15, ge=0.0, lt=1.0, title="Validation share")
     workers: int = Field(
         default=1, ge=1, le=64, title="Worker processes", description="Output does not depend on it"
@@ -117,16 +130,16 @@ def val_indices(seed: int, count: int, val_fraction: float) -> set[int]:
     return {int(i) for i in order[:n_val]}
 
 
-def _render(job: tuple[int, int, int, tuple[str, ...], float]) -> _Rendered:
-    index, seed, imgsz, families, supersample = job
-    image = synthesize(image_seed(seed, index), imgsz, families, supersample)
+def _render(job: tuple[int, int, int, tuple[str, ...], float, float]) -> _Rendered:
+    index, seed, imgsz, families, supersample, oblique = job
+    image = synthesize(image_seed(seed, index), imgsz, families, supersample, oblique)
     gaps = sum(1 for label in image.labels if label.cls == GAP_CLASS)
     return _Rendered(index, image.jpeg, image.yolo_text(), image.panel_family, gaps, len(image.labels))
 
 
 def _rendered(settings: SynthSettings) -> Iterator[_Rendered]:
     jobs = (
-        (index, settings.seed, settings.imgsz, settings.families, settings.supersample)
+        (index, settings.seed, settings.imgsz, settings.families, settings.supersample, settings.oblique)
         for index in range(settings.count)
     )
     if settings.workers == 1:
@@ -167,6 +180,7 @@ def write_dataset(settings: SynthSettings) -> DatasetSummary:
         "seed": settings.seed,
         "imgsz": settings.imgsz,
         "supersample": settings.supersample,
+        "oblique": settings.oblique,
         "families": list(settings.families),
         "classes": CLASS_NAMES,
         "images": manifest,

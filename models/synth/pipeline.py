@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from models.synth import PRODUCT_CLASS
+from models.synth.aisle import aisle_view
 from models.synth.camera import BoxF, CameraModel, random_camera, warp_boxes, warp_image
 from models.synth.degrade import Degradation, degrade, encode_jpeg, random_degradation
 from models.synth.render import render_planar
@@ -18,6 +19,8 @@ from models.synth.scene import TRAIN_FAMILIES, Scene, generate_scene
 ASPECTS: tuple[float, ...] = (0.75, 0.75, 1.0, 4 / 3, 4 / 3, 16 / 9)
 # A stream of its own for the drawing scale, so sets drawn without supersampling keep their exact bytes.
 SUPERSAMPLE_STREAM = 0x5CA1E
+# And one for the choice of an oblique aisle view, for the same reason.
+OBLIQUE_STREAM = 0xA151E
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +72,15 @@ def drawing_size(seed: int, imgsz: int, supersample: float) -> int:
     return round(imgsz * scale)
 
 
-def render_view(scene: Scene, camera: CameraModel, degradation: Degradation) -> SyntheticImage:
-    """Render a given scene through a given camera and degradation (tests build these by hand)."""
+def render_view(
+    scene: Scene, camera: CameraModel, degradation: Degradation, backdrop: np.ndarray | None = None
+) -> SyntheticImage:
+    """Render a given scene through a given camera and degradation (tests build these by hand).
+
+    `backdrop` is what the frame shows around the shelf, where the camera sees past it (aisle views).
+    """
     planar = render_planar(scene)
-    image = degrade(warp_image(planar.image, camera), degradation)
+    image = degrade(warp_image(planar.image, camera, backdrop), degradation)
     boxes = warp_boxes([label.box for label in planar.labels], camera)
     labels = tuple(
         Label(planar_label.cls, box)
@@ -83,21 +91,39 @@ def render_view(scene: Scene, camera: CameraModel, degradation: Degradation) -> 
 
 
 def synthesize_scene(
-    seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES, supersample: float = 1.0
+    seed: int,
+    imgsz: int = 640,
+    families: Sequence[str] = TRAIN_FAMILIES,
+    supersample: float = 1.0,
+    oblique: float = 0.0,
 ) -> tuple[SyntheticImage, Scene, CameraModel]:
-    """The image for `seed` with the scene and camera behind it (slot-level evaluation needs both)."""
+    """The image for `seed` with the scene and camera behind it (slot-level evaluation needs both).
+
+    `oblique` is the chance that the frame looks along the aisle (`models/synth/aisle.py`) instead of
+    across it; frames that stay frontal are the same bytes whatever its value.
+    """
     rng = np.random.default_rng(seed)
     out_w, out_h = frame_size(rng, drawing_size(seed, imgsz, supersample))
+    oblique_rng = np.random.default_rng([seed, OBLIQUE_STREAM])
+    if oblique > 0 and oblique_rng.uniform() < oblique:
+        view = aisle_view(oblique_rng, out_w, out_h)
+        camera = view.camera
+        scene = generate_scene(rng, camera.planar_width, camera.planar_height, families, bays=view.bays)
+        return render_view(scene, camera, random_degradation(rng), view.backdrop), scene, camera
     camera = random_camera(rng, out_w, out_h, strength=float(rng.uniform(0.4, 1.8)))
     scene = generate_scene(rng, camera.planar_width, camera.planar_height, families)
     return render_view(scene, camera, random_degradation(rng)), scene, camera
 
 
 def synthesize(
-    seed: int, imgsz: int = 640, families: Sequence[str] = TRAIN_FAMILIES, supersample: float = 1.0
+    seed: int,
+    imgsz: int = 640,
+    families: Sequence[str] = TRAIN_FAMILIES,
+    supersample: float = 1.0,
+    oblique: float = 0.0,
 ) -> SyntheticImage:
     """The image for `seed`: the same arguments always give byte-identical JPEG and labels."""
-    return synthesize_scene(seed, imgsz, families, supersample)[0]
+    return synthesize_scene(seed, imgsz, families, supersample, oblique)[0]
 
 
 def annotated(image: SyntheticImage) -> np.ndarray:

@@ -234,12 +234,13 @@ def _fill_row(
     return items, starts, slots
 
 
-def _occluders(rng: np.random.Generator, width: int, height: int) -> tuple[Occluder, ...]:
+def _occluders(rng: np.random.Generator, width: int, height: int, unit_width: int) -> tuple[Occluder, ...]:
+    """People and trolleys, sized by `unit_width` (the shelf a square-ish frame would show)."""
     count = int(rng.choice([0, 0, 0, 1, 1, 2]))
     occluders: list[Occluder] = []
     for _ in range(count):
         if rng.uniform() < 0.6:
-            occ_w = int(width * rng.uniform(0.15, 0.35))
+            occ_w = int(unit_width * rng.uniform(0.15, 0.35))
             top = int(height * rng.uniform(-0.1, 0.5))
             x0 = int(rng.integers(-occ_w // 2, width - occ_w // 2))
             rect = (x0, top, x0 + occ_w, height + 10)
@@ -247,7 +248,7 @@ def _occluders(rng: np.random.Generator, width: int, height: int) -> tuple[Occlu
                 Occluder("person", rect, hsv_colour(rng, (0, 0.9), (0.1, 0.9)), int(rng.integers(2**31)))
             )
         else:
-            occ_w = int(width * rng.uniform(0.25, 0.45))
+            occ_w = int(unit_width * rng.uniform(0.25, 0.45))
             occ_h = int(height * rng.uniform(0.22, 0.4))
             x0 = int(rng.integers(-occ_w // 3, width - occ_w // 2))
             rect = (x0, height - occ_h, x0 + occ_w, height + 5)
@@ -255,8 +256,14 @@ def _occluders(rng: np.random.Generator, width: int, height: int) -> tuple[Occlu
     return tuple(occluders)
 
 
-def generate_scene(rng: np.random.Generator, width: int, height: int, families: Sequence[str]) -> Scene:
-    """A random, fully stocked-or-not shelf scene covering `width` x `height` planar pixels."""
+def generate_scene(
+    rng: np.random.Generator, width: int, height: int, families: Sequence[str], bays: int | None = None
+) -> Scene:
+    """A random, fully stocked-or-not shelf scene covering `width` x `height` planar pixels.
+
+    `bays` fixes the number of shelf bays side by side (a long stretch of aisle seen obliquely has many);
+    by default a frame shows one to three.
+    """
     unknown = set(families) - set(BACKGROUND_FAMILIES)
     if not families or unknown:
         raise ValueError(f"background families must be some of {BACKGROUND_FAMILIES}, got {list(families)}")
@@ -277,8 +284,10 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
     tag_colour = (255, 255, 255) if rng.uniform() < 0.6 else hsv_colour(rng, (0.3, 1.0), (0.8, 1.0))
     # Many stores run a continuous label strip: evenly spaced tags whatever stands above them.
     tag_strip = rng.uniform() < 0.4
-    n_bays = int(rng.integers(1, 4))
-    post_w = max(3, int(width * rng.uniform(0.008, 0.025)))
+    n_bays = int(rng.integers(1, 4)) if bays is None else bays
+    # Posts, price tags and people keep the size they have in a frame of about two bays.
+    unit_width = width if bays is None else width * 2 // bays
+    post_w = max(3, int(unit_width * rng.uniform(0.008, 0.025)))
     edges = [
         int(np.clip(width * (i / n_bays + rng.uniform(-0.03, 0.03)), 0, width)) for i in range(n_bays + 1)
     ]
@@ -306,7 +315,7 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
             )
             items.extend(row)
             slots.extend(row_slots)
-            tag_w = max(6, int(width * rng.uniform(0.02, 0.045)))
+            tag_w = max(6, int(unit_width * rng.uniform(0.02, 0.045)))
             tag_h = max(3, int(lip_h * rng.uniform(0.5, 0.85)))
             tag_y = surface + (lip_h - tag_h) // 2
             tag_xs: Sequence[int] = starts
@@ -332,6 +341,6 @@ def generate_scene(rng: np.random.Generator, width: int, height: int, families: 
         floor_colour=_grey(rng, 90, 210),
         levels=tuple(levels),
         items=tuple(items),
-        occluders=_occluders(rng, width, height),
+        occluders=_occluders(rng, width, height, unit_width),
         slots=tuple(slots),
     )

@@ -58,6 +58,18 @@ def test_supersampled_set_records_its_scale_and_differs(tmp_path: Path) -> None:
         SynthSettings(out=tmp_path, count=1, supersample=0.5)
 
 
+def test_oblique_set_records_its_share_and_only_oblique_frames_differ(tmp_path: Path) -> None:
+    write_dataset(SynthSettings(out=tmp_path / "frontal", count=8, seed=9, imgsz=160))
+    write_dataset(SynthSettings(out=tmp_path / "mixed", count=8, seed=9, imgsz=160, oblique=0.5))
+    assert json.loads((tmp_path / "mixed" / MANIFEST_NAME).read_text())["oblique"] == 0.5
+    frontal, mixed = _files(tmp_path / "frontal"), _files(tmp_path / "mixed")
+    images = [name for name in frontal if name.endswith(".jpg")]
+    changed = sum(frontal[name] != mixed[name] for name in images)
+    assert 0 < changed < len(images)
+    with pytest.raises(ValidationError):
+        SynthSettings(out=tmp_path, count=1, oblique=1.5)
+
+
 def test_held_out_set_shares_no_back_panel_style(tmp_path: Path) -> None:
     write_dataset(SynthSettings(out=tmp_path / "train", count=30, seed=0, imgsz=128))
     write_dataset(
