@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import colorsys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -34,6 +34,10 @@ _SHAPES: tuple[Shape, ...] = ("box", "bottle", "can", "bag", "jar")
 _SHAPE_WEIGHTS = np.array([0.42, 0.2, 0.14, 0.1, 0.14])
 _FACINGS = np.arange(1, 9)
 _FACING_WEIGHTS = np.array([0.2, 0.16, 0.13, 0.11, 0.11, 0.1, 0.1, 0.09])
+# Dark glass, cola, coffee and chocolate packs: without them the detector takes every dark facing for the dark
+# recess of a frontal gap (model card). Drawn from each look's own seed, so scene layouts stay the same.
+DARK_LOOK_SHARE = 0.12
+_DARK_STREAM = 0xDA4C
 # width / height ranges per shape, as seen from the front
 _ASPECT: dict[Shape, tuple[float, float]] = {
     "box": (0.2, 1.1),
@@ -146,7 +150,7 @@ def _look(rng: np.random.Generator) -> ProductLook:
     shape = _SHAPES[int(rng.choice(len(_SHAPES), p=_SHAPE_WEIGHTS))]
     # Real aisles are mostly white and pale packs with colourful print, not solid colour blocks.
     body = _grey(rng, 200, 250) if rng.uniform() < 0.4 else hsv_colour(rng, (0.3, 1.0), (0.25, 1.0))
-    return ProductLook(
+    look = ProductLook(
         shape=shape,
         body=body,
         band=hsv_colour(rng, (0.0, 1.0), (0.3, 1.0)),
@@ -156,6 +160,10 @@ def _look(rng: np.random.Generator) -> ProductLook:
         seed=int(rng.integers(2**31)),
         picture=bool(rng.uniform() < 0.45),
     )
+    dark_rng = np.random.default_rng([look.seed, _DARK_STREAM])
+    if dark_rng.uniform() < DARK_LOOK_SHARE:
+        return replace(look, body=hsv_colour(dark_rng, (0.2, 0.9), (0.05, 0.22)))
+    return look
 
 
 def _fill_row(

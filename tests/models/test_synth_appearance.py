@@ -6,7 +6,7 @@ import numpy as np
 from synth_scenes import seeded_scenes
 
 from models.synth.products import draw_product
-from models.synth.scene import ProductLook
+from models.synth.scene import DARK_LOOK_SHARE, ProductLook
 
 GREY = (200, 200, 200)
 
@@ -55,3 +55,11 @@ def test_some_stores_have_evenly_spaced_label_strips() -> None:
             if len(steps) and np.bincount(steps).max() >= 5:
                 evenly_spaced += 1
     assert evenly_spaced >= 10
+
+
+def test_some_packs_are_dark_yet_keep_a_colourful_label() -> None:
+    looks = {item.look.seed: item.look for scene in seeded_scenes(20) for item in scene.items if item.look}
+    dark = [look for look in looks.values() if max(look.body) < 60]
+    # The dark share of product colours (model card: without it dark facings read as gaps), give or take.
+    assert 0.6 * DARK_LOOK_SHARE < len(dark) / len(looks) < 1.6 * DARK_LOOK_SHARE
+    assert all(max(look.band) > 70 or max(look.logo) > 120 for look in dark)
