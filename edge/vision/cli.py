@@ -20,8 +20,8 @@ from smartstore.storeconfig import Slot, StoreConfigError, load_store
 logger = logging.getLogger(__name__)
 
 BLANK_BGR = (92, 96, 100)
-# Slots narrower than this at the model input: the shipped model misses ~4 in 10 of them when empty
-# (held-out recall 0.57 vs 0.83 at 16-24 px: models/shelf-detector.md, "By slot width").
+# Slots narrower than this at the model input: the shipped model misses ~1 in 4 of them when empty
+# (held-out recall 0.76 vs 0.90 at 16-24 px: models/shelf-detector.md, "By slot width").
 MIN_SLOT_INPUT_PX = 16.0
 
 

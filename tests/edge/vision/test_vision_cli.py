@@ -12,6 +12,7 @@ import yaml
 from vision_models import shelf_model
 
 from edge.config import VisionSettings
+from edge.vision.detector import model_input_size
 from models.synth.pipeline import synthesize
 from smartstore.cli import main
 from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig
@@ -128,7 +129,7 @@ def test_calibrate_without_a_snapshot_uses_a_blank_frame_and_refuses_unknown_cam
 def test_calibrate_warns_of_slots_too_narrow_for_the_model_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The same planogram filmed by a 4x wider frame: every slot shrinks to a quarter at the model input."""
+    """The same planogram filmed by a 6x wider frame: every slot shrinks to a sixth at the model input."""
 
     def calibrate(store: Path, out: str) -> int:
         return main(["vision", "calibrate", "--store", str(store), "--camera", "cam-1l",
@@ -139,11 +140,12 @@ def test_calibrate_warns_of_slots_too_narrow_for_the_model_input(
 
     store = yaml.safe_load(EXAMPLE_STORE.read_text())
     camera = next(c for c in store["devices"]["cameras"] if c["id"] == "cam-1l")
-    camera["width"], camera["height"] = 4 * camera["width"], 4 * camera["height"]
+    camera["width"], camera["height"] = 6 * camera["width"], 6 * camera["height"]
     wide = tmp_path / "wide-store.yaml"
     wide.write_text(yaml.safe_dump(store))
     assert calibrate(wide, "wide.png") == 0
 
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: slot 1l-")]
     assert len(warnings) == 24
-    assert "px of the 416x416 model input, under 16" in warnings[0]
+    input_w, input_h = model_input_size(VisionSettings().model_path, (camera["width"], camera["height"]))
+    assert f"px of the {input_w}x{input_h} model input, under 16" in warnings[0]
