@@ -14,10 +14,12 @@ import cv2
 import numpy as np
 
 from models.synth.camera import CameraModel, camera_for_quad
-from models.synth.scene import Bgr, hsv_colour
+from models.synth.scene import grey_colour, hsv_colour
 
 # The planar shelf is drawn at the near end's scale, capped so a long stretch stays quick to draw.
 MAX_PLANAR_PIXELS = 5_000_000
+# Walls, floors and white signs are greys with more of a colour cast than shelf fittings.
+STORE_TINT = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +27,6 @@ class AisleView:
     camera: CameraModel
     bays: int  # shelf bays along the stretch the camera sees
     backdrop: np.ndarray  # out_h x out_w x 3 BGR: what the frame shows around the shelf
-
-
-def _pale(rng: np.random.Generator, low: int, high: int) -> Bgr:
-    level = int(rng.integers(low, high + 1))
-    tint = rng.integers(-12, 13, size=3)
-    return tuple(int(np.clip(level + t, 0, 255)) for t in tint)  # type: ignore[return-value]
 
 
 def _mirror(quad: np.ndarray, out_w: int) -> np.ndarray:
@@ -43,7 +39,11 @@ def _mirror(quad: np.ndarray, out_w: int) -> np.ndarray:
 
 def _sign(canvas: np.ndarray, rng: np.random.Generator, x: int, y: int, width: int, height: int) -> None:
     """A hanging aisle sign or a wall banner: a coloured board with a few strokes of lettering."""
-    colour = hsv_colour(rng, (0.0, 0.9), (0.3, 1.0)) if rng.uniform() < 0.6 else _pale(rng, 225, 255)
+    colour = (
+        hsv_colour(rng, (0.0, 0.9), (0.3, 1.0))
+        if rng.uniform() < 0.6
+        else grey_colour(rng, 225, 255, STORE_TINT)
+    )
     ink = (30, 30, 30) if sum(colour) > 380 else (245, 245, 245)
     cv2.rectangle(canvas, (x, y), (x + width, y + height), colour, -1)
     lines = int(rng.integers(1, 4))
@@ -61,8 +61,12 @@ def aisle_backdrop(
     vx, vy = vanishing
     horizon = int(np.clip(vy, 0, out_h))
     canvas = np.empty((out_h, out_w, 3), np.uint8)
-    wall = _pale(rng, 150, 240) if rng.uniform() < 0.6 else hsv_colour(rng, (0.2, 0.6), (0.45, 0.85))
-    ceiling = _pale(rng, 180, 250)
+    wall = (
+        grey_colour(rng, 150, 240, STORE_TINT)
+        if rng.uniform() < 0.6
+        else hsv_colour(rng, (0.2, 0.6), (0.45, 0.85))
+    )
+    ceiling = grey_colour(rng, 180, 250, STORE_TINT)
     ceiling_line = int(horizon * rng.uniform(0.0, 0.45))
     canvas[:ceiling_line] = ceiling
     canvas[ceiling_line:horizon] = wall
@@ -74,7 +78,7 @@ def aisle_backdrop(
         width = int(out_w * rng.uniform(0.08, 0.3))
         height = max(4, int(width * rng.uniform(0.15, 0.45)))
         _sign(canvas, rng, int(rng.integers(0, out_w)), int(rng.integers(0, max(1, horizon))), width, height)
-    floor = np.array(_pale(rng, 150, 235), np.float32)
+    floor = np.array(grey_colour(rng, 150, 235, STORE_TINT), np.float32)
     ramp = np.linspace(0.8, 1.1, max(1, out_h - horizon), dtype=np.float32)[:, None, None]
     canvas[horizon:] = np.clip(floor * ramp, 0, 255).astype(np.uint8)[: out_h - horizon]
     seam = tuple(int(c * 0.8) for c in floor)

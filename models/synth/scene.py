@@ -133,15 +133,16 @@ def hsv_colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[fl
     return int(blue * 255), int(green * 255), int(red * 255)
 
 
-def _grey(rng: np.random.Generator, low: int, high: int) -> Bgr:
+def grey_colour(rng: np.random.Generator, low: int, high: int, tint: int = 8) -> Bgr:
+    """A grey of brightness `low`..`high`, each channel tinted by up to `tint` either way."""
     level = int(rng.integers(low, high + 1))
-    tint = rng.integers(-8, 9, size=3)
-    return tuple(int(np.clip(level + t, 0, 255)) for t in tint)  # type: ignore[return-value]
+    tints = rng.integers(-tint, tint + 1, size=3)
+    return tuple(int(np.clip(level + t, 0, 255)) for t in tints)  # type: ignore[return-value]
 
 
 def _panel(rng: np.random.Generator, families: Sequence[str]) -> BackPanel:
     family = str(families[int(rng.integers(len(families)))])
-    colour = _grey(rng, 150, 245) if rng.uniform() < 0.55 else hsv_colour(rng, (0.1, 0.7), (0.3, 0.95))
+    colour = grey_colour(rng, 150, 245) if rng.uniform() < 0.55 else hsv_colour(rng, (0.1, 0.7), (0.3, 0.95))
     accent = tuple(int(np.clip(c * rng.uniform(0.55, 0.85), 0, 255)) for c in colour)
     return BackPanel(family, colour, accent, int(rng.integers(6, 22)), int(rng.integers(2**31)))  # type: ignore[arg-type]
 
@@ -149,12 +150,12 @@ def _panel(rng: np.random.Generator, families: Sequence[str]) -> BackPanel:
 def _look(rng: np.random.Generator) -> ProductLook:
     shape = _SHAPES[int(rng.choice(len(_SHAPES), p=_SHAPE_WEIGHTS))]
     # Real aisles are mostly white and pale packs with colourful print, not solid colour blocks.
-    body = _grey(rng, 200, 250) if rng.uniform() < 0.4 else hsv_colour(rng, (0.3, 1.0), (0.25, 1.0))
+    body = grey_colour(rng, 200, 250) if rng.uniform() < 0.4 else hsv_colour(rng, (0.3, 1.0), (0.25, 1.0))
     look = ProductLook(
         shape=shape,
         body=body,
         band=hsv_colour(rng, (0.0, 1.0), (0.3, 1.0)),
-        ink=_grey(rng, 10, 60) if rng.uniform() < 0.6 else hsv_colour(rng, (0.5, 1.0), (0.2, 0.6)),
+        ink=grey_colour(rng, 10, 60) if rng.uniform() < 0.6 else hsv_colour(rng, (0.5, 1.0), (0.2, 0.6)),
         logo=hsv_colour(rng, (0.6, 1.0), (0.5, 1.0)),
         layout=int(rng.integers(4)),
         seed=int(rng.integers(2**31)),
@@ -260,7 +261,7 @@ def _occluders(rng: np.random.Generator, width: int, height: int, unit_width: in
             occ_h = int(height * rng.uniform(0.22, 0.4))
             x0 = int(rng.integers(-occ_w // 3, width - occ_w // 2))
             rect = (x0, height - occ_h, x0 + occ_w, height + 5)
-            occluders.append(Occluder("trolley", rect, _grey(rng, 120, 220), int(rng.integers(2**31))))
+            occluders.append(Occluder("trolley", rect, grey_colour(rng, 120, 220), int(rng.integers(2**31))))
     return tuple(occluders)
 
 
@@ -287,8 +288,10 @@ def generate_scene(
     lip_h = max(4, int((floor_top - base_h - unit_top) / n_levels * rng.uniform(0.06, 0.13)))
     bounds = np.sort(rng.dirichlet(np.full(n_levels, 12.0))).cumsum()
     span = floor_top - base_h - unit_top
-    frame_colour = _grey(rng, 40, 235) if rng.uniform() < 0.8 else hsv_colour(rng, (0.4, 0.9), (0.4, 0.9))
-    lip_colour = frame_colour if rng.uniform() < 0.6 else _grey(rng, 30, 245)
+    frame_colour = (
+        grey_colour(rng, 40, 235) if rng.uniform() < 0.8 else hsv_colour(rng, (0.4, 0.9), (0.4, 0.9))
+    )
+    lip_colour = frame_colour if rng.uniform() < 0.6 else grey_colour(rng, 30, 245)
     tag_colour = (255, 255, 255) if rng.uniform() < 0.6 else hsv_colour(rng, (0.3, 1.0), (0.8, 1.0))
     # Many stores run a continuous label strip: evenly spaced tags whatever stands above them.
     tag_strip = rng.uniform() < 0.4
@@ -346,7 +349,7 @@ def generate_scene(
         header=header,
         header_colour=hsv_colour(rng, (0.2, 0.9), (0.3, 0.95)),
         floor_top=floor_top,
-        floor_colour=_grey(rng, 90, 210),
+        floor_colour=grey_colour(rng, 90, 210),
         levels=tuple(levels),
         items=tuple(items),
         occluders=_occluders(rng, width, height, unit_width),
