@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
 import cv2
 import numpy as np
@@ -30,12 +30,23 @@ MIN_SLOT_WIDTH_PX = 8.0
 # tells an installer how far a camera may stand from its shelf.
 WIDTH_BANDS: tuple[tuple[float, float], ...] = ((0.0, 16.0), (16.0, 24.0), (24.0, 40.0), (40.0, math.inf))
 PLACEHOLDER_GTIN = "00000000000000"
+# What a scored slot shows: empty ones by their gap, stocked ones by their pack, to tell which looks the model
+# misses or takes for empty.
+SlotLook = Literal["bare", "recess", "recess_far_back", "dark_pack", "pack"]
+SLOT_LOOKS: dict[SlotLook, str] = {
+    "bare": "empty, back panel showing",
+    "recess": "empty, dark recess",
+    "recess_far_back": "empty, dark recess with a pack far back",
+    "dark_pack": "stocked with dark packs",
+    "pack": "stocked with other packs",
+}
 
 
 class _OutOfStockRates:
     """Precision, recall and F1 of 'empty' over counts a subclass holds."""
 
     __slots__ = ()
+    slots: int
     hits: int
     predicted_empty: int
     true_empty: int
@@ -53,6 +64,22 @@ class _OutOfStockRates:
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r > 0 else math.nan
 
+    @property
+    def false_empty_share(self) -> float:
+        """Share of the stocked slots called empty."""
+        stocked = self.slots - self.true_empty
+        return (self.predicted_empty - self.hits) / stocked if stocked else math.nan
+
+    def counted(self, empty: bool, predicted: bool) -> Self:
+        """These counts with one more slot: truly `empty` or not, `predicted` empty or not."""
+        return replace(  # type: ignore[type-var]  # a mixin: each subclass is a dataclass
+            self,
+            slots=self.slots + 1,
+            true_empty=self.true_empty + empty,
+            predicted_empty=self.predicted_empty + predicted,
+            hits=self.hits + (empty and predicted),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class WidthBand(_OutOfStockRates):
@@ -65,20 +92,26 @@ class WidthBand(_OutOfStockRates):
     predicted_empty: int = 0
     hits: int = 0
 
-    def counted(self, empty: bool, predicted: bool) -> WidthBand:
-        return WidthBand(
-            self.low,
-            self.high,
-            self.slots + 1,
-            self.true_empty + empty,
-            self.predicted_empty + predicted,
-            self.hits + (empty and predicted),
-        )
-
     def label(self) -> str:
         if not self.low:
             return f"<{self.high:g}px"
         return f"{self.low:g}-{self.high:g}px" if math.isfinite(self.high) else f">={self.low:g}px"
+
+
+@dataclass(frozen=True, slots=True)
+class LookGroup(_OutOfStockRates):
+    """Out-of-stock counts for the scored slots of one look (`SLOT_LOOKS`)."""
+
+    look: SlotLook
+    slots: int = 0
+    true_empty: int = 0
+    predicted_empty: int = 0
+    hits: int = 0
+
+    def summary(self) -> str:
+        if self.true_empty:
+            return f"{SLOT_LOOKS[self.look]} R {self.recall:.3f} ({self.true_empty})"
+        return f"{SLOT_LOOKS[self.look]} {100 * self.false_empty_share:.1f} % called empty ({self.slots})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +126,7 @@ class SlotScore(_OutOfStockRates):
     hits: int
     unreadable: int  # visible slots the edge would mark stale (no product or gap box covering them)
     by_width: tuple[WidthBand, ...] = ()
+    by_look: tuple[LookGroup, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         def clean(value: float) -> float | None:
@@ -117,6 +151,15 @@ class SlotScore(_OutOfStockRates):
                 }
                 for band in self.by_width
             },
+            "by_look": {
+                group.look: {
+                    "slots": group.slots,
+                    "true_empty": group.true_empty,
+                    "oos_recall": clean(group.recall),
+                    "called_empty": clean(group.false_empty_share),
+                }
+                for group in self.by_look
+            },
         }
 
     def line(self) -> str:
@@ -124,11 +167,13 @@ class SlotScore(_OutOfStockRates):
             f"{band.label()} P {band.precision:.3f} R {band.recall:.3f} ({band.true_empty} empty)"
             for band in self.by_width
         )
+        looks = ", ".join(group.summary() for group in self.by_look if group.slots)
         return (
             f"slots {self.slots} ({self.true_empty} empty, {self.skipped_occluded} occluded skipped, "
             f"{self.unreadable} unreadable): out-of-stock precision {self.precision:.3f}, "
             f"recall {self.recall:.3f}, F1 {self.f1:.3f}"
             + (f"; by slot width at the model input: {bands}" if bands else "")
+            + (f"; by look: {looks}" if looks else "")
         )
 
 
@@ -141,6 +186,30 @@ def _overlap(rect: Rect, other: Rect) -> int:
 def occluded_share(scene: Scene, truth: SlotTruth) -> float:
     area = max((truth.rect[2] - truth.rect[0]) * (truth.rect[3] - truth.rect[1]), 1)
     return min(sum(_overlap(truth.rect, occluder.rect) for occluder in scene.occluders) / area, 1.0)
+
+
+def _centre_inside(rect: Rect, outer: Rect) -> bool:
+    cx, cy = (rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2
+    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3]
+
+
+def slot_look(scene: Scene, truth: SlotTruth) -> SlotLook:
+    """An empty slot by the gap drawn most over it, a stocked one by its pack (one look per SKU run)."""
+    if truth.empty:
+        gaps = [item for item in scene.items if item.kind != "product"]
+        gap = max(gaps, key=lambda item: _overlap(item.rect, truth.rect), default=None)
+        if gap is None or gap.kind == "empty_gap" or not _overlap(gap.rect, truth.rect):
+            return "bare"
+        return "recess" if gap.look is None else "recess_far_back"
+    pack = next(
+        (
+            item.look
+            for item in scene.items
+            if item.kind == "product" and item.look is not None and _centre_inside(item.rect, truth.rect)
+        ),
+        None,
+    )
+    return "dark_pack" if pack is not None and pack.dark else "pack"
 
 
 def _band_index(width: float) -> int:
@@ -171,6 +240,7 @@ def score_slots(
     product_cls, gap_cls = by_name["product"], by_name["gap"]
     skipped = unreadable = 0
     bands = [WidthBand(low, high) for low, high in WIDTH_BANDS]
+    looks = {look: LookGroup(look) for look in SLOT_LOOKS}
     for index in range(count):
         image, scene, camera = synthesize_scene(
             image_seed(seed, index), imgsz, families, supersample, oblique
@@ -199,6 +269,8 @@ def score_slots(
             unreadable += stale
             band = _band_index((slot.polygon[1][0] - slot.polygon[0][0]) * to_input)
             bands[band] = bands[band].counted(truth.empty, empty)
+            look = slot_look(scene, truth)
+            looks[look] = looks[look].counted(truth.empty, empty)
     score = SlotScore(
         images=count,
         slots=sum(band.slots for band in bands),
@@ -208,6 +280,7 @@ def score_slots(
         hits=sum(band.hits for band in bands),
         unreadable=unreadable,
         by_width=tuple(bands),
+        by_look=tuple(looks.values()),
     )
     logger.info("slot-level: %s", score.line())
     return score

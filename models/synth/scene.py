@@ -37,6 +37,7 @@ _FACING_WEIGHTS = np.array([0.2, 0.16, 0.13, 0.11, 0.11, 0.1, 0.1, 0.09])
 # Dark glass, cola, coffee and chocolate packs: without them the detector takes every dark facing for the dark
 # recess of a frontal gap (model card). Drawn from each look's own seed, so scene layouts stay the same.
 DARK_LOOK_SHARE = 0.12
+DARK_BODY_VALUE = (0.05, 0.22)  # HSV value of a dark pack's body; every other body is brighter than 0.25
 _DARK_STREAM = 0xDA4C
 # width / height ranges per shape, as seen from the front
 _ASPECT: dict[Shape, tuple[float, float]] = {
@@ -67,6 +68,11 @@ class ProductLook:
     layout: int  # which printed-label arrangement
     seed: int
     picture: bool = False  # a product photo on the pack (a smooth, many-coloured patch)
+
+    @property
+    def dark(self) -> bool:
+        """A dark pack (dark glass, cola, coffee), the kind a detector may take for a dark recess."""
+        return max(self.body) <= DARK_BODY_VALUE[1] * 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +169,7 @@ def _look(rng: np.random.Generator) -> ProductLook:
     )
     dark_rng = np.random.default_rng([look.seed, _DARK_STREAM])
     if dark_rng.uniform() < DARK_LOOK_SHARE:
-        return replace(look, body=hsv_colour(dark_rng, (0.2, 0.9), (0.05, 0.22)))
+        return replace(look, body=hsv_colour(dark_rng, (0.2, 0.9), DARK_BODY_VALUE))
     return look
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from vision_models import constant_detector_model
 
 from edge.vision.slots import SlotFillSettings
-from models.slot_eval import WIDTH_BANDS, SlotScore, WidthBand, score_slots
+from models.slot_eval import SLOT_LOOKS, WIDTH_BANDS, SlotScore, WidthBand, score_slots, slot_look
 from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
 
 IMGSZ = 160
@@ -38,6 +39,23 @@ def test_slot_truth_matches_the_gaps_drawn() -> None:
                 assert covered == 0, slot
 
 
+def test_slot_looks_name_what_the_scene_drew() -> None:
+    seen: Counter[str] = Counter()
+    for seed in range(20):
+        scene = generate_scene(np.random.default_rng(seed), 1000, 800, TRAIN_FAMILIES)
+        for slot in scene.slots:
+            look = slot_look(scene, slot)
+            seen[look] += 1
+            assert look.startswith(("bare", "recess")) == slot.empty, (seed, slot, look)
+            if look == "dark_pack":
+                packs = [i.look for i in scene.items if i.kind == "product" and i.rect[3] == slot.rect[3]]
+                assert any(pack is not None and max(pack.body) < 60 for pack in packs)
+    assert set(seen) == set(SLOT_LOOKS)
+    # Dark packs are about 12 % of the looks; the two recesses about as common as each other.
+    assert 0.04 < seen["dark_pack"] / (seen["dark_pack"] + seen["pack"]) < 0.25
+    assert 0.5 < seen["recess"] / seen["recess_far_back"] < 2
+
+
 def test_a_model_seeing_only_gaps_finds_every_empty_slot(tmp_path: Path) -> None:
     model = _whole_frame_model(tmp_path / "gaps.onnx", cls=1)
     score = score_slots(
@@ -54,6 +72,13 @@ def test_a_model_seeing_only_gaps_finds_every_empty_slot(tmp_path: Path) -> None
     assert sum(band.hits for band in score.by_width) == score.hits
     assert sum(band.slots > 0 for band in score.by_width) >= 2
     assert all(band.recall == 1.0 for band in score.by_width if band.true_empty)
+    # Likewise by look: empty looks all found, stocked looks all called empty.
+    assert sum(group.slots for group in score.by_look) == score.slots
+    assert sum(group.true_empty for group in score.by_look) == score.true_empty
+    assert all(group.recall == 1.0 for group in score.by_look if group.true_empty)
+    assert all(group.false_empty_share == 1.0 for group in score.by_look if group.slots > group.true_empty)
+    assert "by look: " in score.line()
+    assert set(score.as_json()["by_look"]) == set(SLOT_LOOKS)
 
 
 def test_a_model_seeing_only_products_finds_no_empty_slot(tmp_path: Path) -> None:
