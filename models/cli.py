@@ -81,7 +81,7 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--synth-oblique", type=float, default=0.0, help=OBLIQUE_HELP)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--imgsz", type=int, default=416, help="training and export size, a multiple of 32")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=TrainSettings.model_fields["batch"].default)
     parser.add_argument("--workers", type=int, default=2, help="data-loader and generator processes")
     parser.add_argument("--seed", type=int, default=0, help="seeds the synthetic data and the training")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")

@@ -59,7 +59,9 @@ class TrainSettings(DataSource):
     synth_oblique: Oblique = 0.0
     epochs: int = Field(default=50, ge=1, le=10_000, title="Epochs")
     imgsz: int = Field(default=416, ge=64, le=2048, multiple_of=32, title="Image size", description="Square")
-    batch: int = Field(default=16, ge=1, le=1024, title="Batch size")
+    # On a 2-core CPU a batch of 8 trains faster per image than 16 (140 against 170-190 ms forward and
+    # backward at 416) and steps the optimizer twice as often: 7 epochs of it beat 6 of 16 (model card).
+    batch: int = Field(default=8, ge=1, le=1024, title="Batch size")
     workers: int = Field(default=2, ge=0, le=64, title="Data-loader workers")
     seed: int = Field(default=0, ge=0, title="Seed", description="Data and training seed")
     threads: int = Field(
