@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from models.evaluate import EvalSettings, evaluate
 from models.export import export_onnx
-from models.slot_eval import score_slots
+from models.slot_eval import SlotRecord, score_slots
 from models.synth.dataset import SynthSettings, image_seed, write_dataset
 from models.synth.pipeline import annotated, synthesize
 from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES
@@ -145,6 +145,12 @@ def _configure_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="CLASS=SCORE",
         help="lowest score of a product or gap box that counts in slot fill (default product=0.15, gap=0.1)",
     )
+    parser.add_argument(
+        "--slot-records",
+        type=Path,
+        metavar="FILE",
+        help="write every scored slot of a generated set as a JSON line (truth, fill, look, width, 'wrong')",
+    )
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
 
 
@@ -220,12 +226,16 @@ def _eval(args: argparse.Namespace) -> int:
     )
     if settings is None:
         return 2
+    if args.slot_records and settings.synth_count is None:
+        logger.error("--slot-records needs a generated set (--synth-count): only those know their slots")
+        return 2
     report = evaluate(settings)
     result = report.as_json()
     if not args.json:
         print(report.table())
     if settings.synth_count is not None:
         # Generated held-out sets also know their planogram slots: score out-of-stock as the edge sees it.
+        records: list[SlotRecord] | None = [] if args.slot_records else None
         slots = score_slots(
             settings.model,
             settings.synth_count,
@@ -236,7 +246,11 @@ def _eval(args: argparse.Namespace) -> int:
             oblique=settings.oblique,
             detector_settings=settings.edge,
             fill_settings=settings.slots,
+            records=records,
         )
+        if records is not None:
+            args.slot_records.parent.mkdir(parents=True, exist_ok=True)
+            args.slot_records.write_text("".join(json.dumps(record.as_json()) + "\n" for record in records))
         result["slots"] = slots.as_json()
         if not args.json:
             print(slots.line())

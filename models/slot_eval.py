@@ -115,6 +115,40 @@ class LookGroup(_OutOfStockRates):
 
 
 @dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """One scored slot of one held-out image: what it was, what the edge read, to find where a model errs."""
+
+    image: int  # index in the held-out set (its seed is image_seed(seed, image))
+    slot: int  # index in the scene's slots
+    box: tuple[float, float, float, float]  # in the image's pixels
+    truth: SlotTruth
+    look: SlotLook
+    width_at_input: float  # pixels at the model input
+    fill: float
+    coverage: float
+    unreadable: bool
+    predicted_empty: bool
+
+    def as_json(self) -> dict[str, Any]:
+        empty = self.truth.empty
+        wrong = "missed" if empty and not self.predicted_empty else ""
+        wrong = wrong or ("false empty" if self.predicted_empty and not empty else "")
+        return {
+            "wrong": wrong,
+            "image": self.image,
+            "slot": self.slot,
+            "box": [round(value, 1) for value in self.box],
+            "facings": self.truth.facings,
+            "missing": self.truth.missing,
+            "look": self.look,
+            "width_at_input": round(self.width_at_input, 1),
+            "fill": round(self.fill, 3),
+            "coverage": round(self.coverage, 3),
+            "unreadable": self.unreadable,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class SlotScore(_OutOfStockRates):
     """Out-of-stock (empty slot) detection over every scored slot of the held-out images."""
 
@@ -232,8 +266,12 @@ def score_slots(
     oblique: float = 0.0,
     detector_settings: DetectorSettings | None = None,
     fill_settings: SlotFillSettings | None = None,
+    records: list[SlotRecord] | None = None,
 ) -> SlotScore:
-    """Detect on `count` held-out images and judge each visible SKU run empty or not, as the edge would."""
+    """Detect on `count` held-out images and judge each visible SKU run empty or not, as the edge would.
+
+    `records`, when given, gets one `SlotRecord` per scored slot.
+    """
     detector = OnnxDetector(model, detector_settings or DetectorSettings())
     rule = fill_settings or SlotFillSettings()
     by_name = {name: cls for cls, name in detector.names.items()}
@@ -247,30 +285,47 @@ def score_slots(
         )
         frame = np.asarray(cv2.imdecode(np.frombuffer(image.jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
         boxes = warp_boxes([truth.rect for truth in scene.slots], camera)
-        scored: list[tuple[Slot, SlotTruth]] = []
+        scored: list[tuple[Slot, SlotTruth, int]] = []
         for number, (truth, box) in enumerate(zip(scene.slots, boxes, strict=True)):
             if box is None or box[2] - box[0] < MIN_SLOT_WIDTH_PX:
                 continue
             if occluded_share(scene, truth) > OCCLUDED_SHARE:
                 skipped += 1
                 continue
-            scored.append((_slot(number, box, truth.facings), truth))
+            scored.append((_slot(number, box, truth.facings), truth, number))
         if not scored:
             continue
         size = (image.width, image.height)
         to_input = letterbox_scale(size, detector.input_size_for(size))
-        raster = SlotRaster.for_rule([slot for slot, _ in scored], size, rule, mask_width=image.width)
+        raster = SlotRaster.for_rule([slot for slot, _, _ in scored], size, rule, mask_width=image.width)
         detections = detector.detect(frame, floor=rule.evidence_floor)
         readings = raster.measure(detections, size, product_cls, gap_cls)
-        for slot, truth in scored:
+        for slot, truth, number in scored:
             reading = readings[slot.id]
             stale = reading.occluded(rule.min_coverage)
             empty = not stale and rule.reads_empty(reading.fill, slot.facings)
             unreadable += stale
-            band = _band_index((slot.polygon[1][0] - slot.polygon[0][0]) * to_input)
+            width = (slot.polygon[1][0] - slot.polygon[0][0]) * to_input
+            band = _band_index(width)
             bands[band] = bands[band].counted(truth.empty, empty)
             look = slot_look(scene, truth)
             looks[look] = looks[look].counted(truth.empty, empty)
+            if records is not None:
+                (x0, y0), (x1, y1) = slot.polygon[0], slot.polygon[2]
+                records.append(
+                    SlotRecord(
+                        image=index,
+                        slot=number,
+                        box=(x0, y0, x1, y1),
+                        truth=truth,
+                        look=look,
+                        width_at_input=width,
+                        fill=reading.fill,
+                        coverage=reading.coverage,
+                        unreadable=stale,
+                        predicted_empty=empty,
+                    )
+                )
     score = SlotScore(
         images=count,
         slots=sum(band.slots for band in bands),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -10,8 +11,17 @@ import numpy as np
 from vision_models import constant_detector_model
 
 from edge.vision.slots import SlotFillSettings
-from models.slot_eval import SLOT_LOOKS, WIDTH_BANDS, SlotScore, WidthBand, score_slots, slot_look
+from models.slot_eval import (
+    SLOT_LOOKS,
+    WIDTH_BANDS,
+    SlotRecord,
+    SlotScore,
+    WidthBand,
+    score_slots,
+    slot_look,
+)
 from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
+from smartstore.cli import main
 
 IMGSZ = 160
 
@@ -79,6 +89,42 @@ def test_a_model_seeing_only_gaps_finds_every_empty_slot(tmp_path: Path) -> None
     assert all(group.false_empty_share == 1.0 for group in score.by_look if group.slots > group.true_empty)
     assert "by look: " in score.line()
     assert set(score.as_json()["by_look"]) == set(SLOT_LOOKS)
+
+
+def test_slot_records_list_every_scored_slot_with_its_error(tmp_path: Path) -> None:
+    model = _whole_frame_model(tmp_path / "gaps.onnx", cls=1)
+    records: list[SlotRecord] = []
+    score = score_slots(
+        model,
+        count=4,
+        seed=3,
+        imgsz=IMGSZ,
+        families=HELDOUT_FAMILIES,
+        fill_settings=WHOLE_BOX,
+        records=records,
+    )
+    assert len(records) == score.slots
+    assert sum(record.truth.empty for record in records) == score.true_empty
+    assert all(record.predicted_empty and record.fill == 0.0 for record in records)
+    assert {record.as_json()["wrong"] for record in records if record.truth.empty} == {""}
+    assert {record.as_json()["wrong"] for record in records if not record.truth.empty} == {"false empty"}
+    assert all(record.look.startswith(("bare", "recess")) == record.truth.empty for record in records)
+    assert len({(record.image, record.slot) for record in records}) == len(records)
+
+
+def test_eval_writes_slot_records(tmp_path: Path) -> None:
+    model = _whole_frame_model(tmp_path / "products.onnx", cls=0)
+    out = tmp_path / "records" / "slots.jsonl"
+    argv = ["model", "eval", "--model", str(model), "--synth-count", "2", "--imgsz", str(IMGSZ)]
+    assert main([*argv, "--work", str(tmp_path / "eval"), "--slot-records", str(out), "--json"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lines
+    assert {line["wrong"] for line in lines if line["missing"] == line["facings"]} == {"missed"}
+    assert {line["wrong"] for line in lines if line["missing"] < line["facings"]} == {""}
+    # A dataset on disk has boxes but no planogram: nothing to record, said before any inference.
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "data.yaml").write_text("names: {0: product, 1: gap}\n")
+    assert main([*argv[:4], "--data", str(tmp_path / "set"), "--slot-records", str(out)]) == 2
 
 
 def test_a_model_seeing_only_products_finds_no_empty_slot(tmp_path: Path) -> None:
