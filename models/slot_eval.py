@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 # A planogram slot hidden this much by a person or trolley is not scored: the edge keeps its last state.
 OCCLUDED_SHARE = 0.25
+# A planogram slot is drawn on the camera's own image, so it lies in the frame. A SKU run the frame edge cuts
+# is no such slot, and its truth counts facings out of view: one facing left outside the frame reads as a
+# false "empty" (until 2026-12-04 runs 40 % in view were scored; 64 % of the false empties were such runs).
+SLOT_IN_FRAME_SHARE = 0.95
 # Slots narrower than this in the output image are below what a shelf camera is calibrated for.
 MIN_SLOT_WIDTH_PX = 8.0
 # Bands of slot width in model-input pixels: how narrow a slot may be and still be judged well, which
@@ -159,6 +163,7 @@ class SlotScore(_OutOfStockRates):
     predicted_empty: int
     hits: int
     unreadable: int  # visible slots the edge would mark stale (no product or gap box covering them)
+    skipped_out_of_view: int = 0  # SKU runs cut by the frame edge or too small to see: no planogram slot
     by_width: tuple[WidthBand, ...] = ()
     by_look: tuple[LookGroup, ...] = ()
 
@@ -170,6 +175,7 @@ class SlotScore(_OutOfStockRates):
             "images": self.images,
             "slots": self.slots,
             "skipped_occluded": self.skipped_occluded,
+            "skipped_out_of_view": self.skipped_out_of_view,
             "true_empty": self.true_empty,
             "predicted_empty": self.predicted_empty,
             "unreadable": self.unreadable,
@@ -203,7 +209,8 @@ class SlotScore(_OutOfStockRates):
         )
         looks = ", ".join(group.summary() for group in self.by_look if group.slots)
         return (
-            f"slots {self.slots} ({self.true_empty} empty, {self.skipped_occluded} occluded skipped, "
+            f"slots {self.slots} ({self.true_empty} empty, {self.skipped_occluded} occluded and "
+            f"{self.skipped_out_of_view} not wholly in view skipped, "
             f"{self.unreadable} unreadable): out-of-stock precision {self.precision:.3f}, "
             f"recall {self.recall:.3f}, F1 {self.f1:.3f}"
             + (f"; by slot width at the model input: {bands}" if bands else "")
@@ -276,7 +283,7 @@ def score_slots(
     rule = fill_settings or SlotFillSettings()
     by_name = {name: cls for cls, name in detector.names.items()}
     product_cls, gap_cls = by_name["product"], by_name["gap"]
-    skipped = unreadable = 0
+    skipped = unreadable = out_of_view = 0
     bands = [WidthBand(low, high) for low, high in WIDTH_BANDS]
     looks = {look: LookGroup(look) for look in SLOT_LOOKS}
     for index in range(count):
@@ -284,10 +291,13 @@ def score_slots(
             image_seed(seed, index), imgsz, families, supersample, oblique
         )
         frame = np.asarray(cv2.imdecode(np.frombuffer(image.jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
-        boxes = warp_boxes([truth.rect for truth in scene.slots], camera)
+        boxes = warp_boxes([truth.rect for truth in scene.slots], camera, SLOT_IN_FRAME_SHARE)
         scored: list[tuple[Slot, SlotTruth, int]] = []
         for number, (truth, box) in enumerate(zip(scene.slots, boxes, strict=True)):
-            if box is None or box[2] - box[0] < MIN_SLOT_WIDTH_PX:
+            if box is None:
+                out_of_view += 1
+                continue
+            if box[2] - box[0] < MIN_SLOT_WIDTH_PX:
                 continue
             if occluded_share(scene, truth) > OCCLUDED_SHARE:
                 skipped += 1
@@ -334,6 +344,7 @@ def score_slots(
         predicted_empty=sum(band.predicted_empty for band in bands),
         hits=sum(band.hits for band in bands),
         unreadable=unreadable,
+        skipped_out_of_view=out_of_view,
         by_width=tuple(bands),
         by_look=tuple(looks.values()),
     )

@@ -129,10 +129,12 @@ def _outlines(rects: list[Rect]) -> np.ndarray:
     return np.stack([xs, ys], axis=-1)
 
 
-def warp_boxes(rects: list[Rect], camera: CameraModel) -> list[BoxF | None]:
+def warp_boxes(
+    rects: list[Rect], camera: CameraModel, min_in_frame: float = MIN_IN_FRAME_SHARE
+) -> list[BoxF | None]:
     """Each planar box as the output-pixel bounding box of its warped outline, clipped to the frame.
 
-    None where the box leaves the frame (less than `MIN_IN_FRAME_SHARE` of it in view) or becomes tiny.
+    None where the box leaves the frame (less than `min_in_frame` of it in view) or becomes tiny.
     """
     if not rects:
         return []
@@ -148,7 +150,7 @@ def warp_boxes(rects: list[Rect], camera: CameraModel) -> list[BoxF | None]:
         cx0, cy0 = max(0.0, x0), max(0.0, y0)
         cx1, cy1 = min(float(camera.out_width), x1), min(float(camera.out_height), y1)
         tiny = cx1 - cx0 < MIN_BOX_PX or cy1 - cy0 < MIN_BOX_PX
-        if tiny or (cx1 - cx0) * (cy1 - cy0) / area < MIN_IN_FRAME_SHARE:
+        if tiny or (cx1 - cx0) * (cy1 - cy0) / area < min_in_frame:
             boxes.append(None)
         else:
             boxes.append((cx0, cy0, cx1, cy1))

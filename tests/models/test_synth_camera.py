@@ -52,3 +52,13 @@ def test_boxes_mostly_outside_the_frame_are_dropped_and_others_clipped() -> None
     assert inside == pytest.approx((100, 100, 200, 200), abs=1e-3)
     assert cut == pytest.approx((600, 100, 640, 200), abs=1e-3)
     assert gone is None
+
+
+def test_a_stricter_in_frame_share_drops_boxes_the_edge_cuts() -> None:
+    quad = np.array([[0, 0], [640, 0], [640, 480], [0, 480]], np.float32)
+    camera = camera_for_quad(640, 480, 640, 480, quad)
+    rects = [(100, 100, 200, 200), (600, 100, 700, 200), (540, 100, 644, 200)]  # in, 40 % in, 96 % in
+    inside, cut, nearly = warp_boxes(rects, camera, min_in_frame=0.95)
+    assert inside == pytest.approx((100, 100, 200, 200), abs=1e-3)
+    assert cut is None
+    assert nearly == pytest.approx((540, 100, 640, 200), abs=1e-3)
