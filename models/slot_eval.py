@@ -163,7 +163,7 @@ class SlotScore(_OutOfStockRates):
     predicted_empty: int
     hits: int
     unreadable: int  # visible slots the edge would mark stale (no product or gap box covering them)
-    skipped_out_of_view: int = 0  # SKU runs cut by the frame edge or too small to see: no planogram slot
+    skipped_out_of_view: int = 0  # SKU runs not wholly in the frame (cut or outside) or too small: no slot
     by_width: tuple[WidthBand, ...] = ()
     by_look: tuple[LookGroup, ...] = ()
 
