@@ -134,9 +134,9 @@ class SlotRecord:
     predicted_empty: bool
 
     def as_json(self) -> dict[str, Any]:
-        empty = self.truth.empty
-        wrong = "missed" if empty and not self.predicted_empty else ""
-        wrong = wrong or ("false empty" if self.predicted_empty and not empty else "")
+        wrong = ""
+        if self.predicted_empty != self.truth.empty:
+            wrong = "false empty" if self.predicted_empty else "missed"
         return {
             "wrong": wrong,
             "image": self.image,
