@@ -307,8 +307,8 @@ def score_slots(
             continue
         size = (image.width, image.height)
         to_input = letterbox_scale(size, detector.input_size_for(size))
-        raster = SlotRaster.for_rule([slot for slot, _, _ in scored], size, rule, mask_width=image.width)
-        detections = detector.detect(frame, floor=rule.evidence_floor)
+        raster = SlotRaster([slot for slot, _, _ in scored], size, rule, mask_width=image.width)
+        detections = detector.detect(frame, rule.evidence_floors)
         readings = raster.measure(detections, size, product_cls, gap_cls)
         for slot, truth, number in scored:
             reading = readings[slot.id]

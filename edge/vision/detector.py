@@ -6,7 +6,7 @@ import ast
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -122,9 +122,11 @@ def letterbox(
     out[:, :, rows.stop :] = pad
     out[:, :, rows, :pad_x] = pad
     out[:, :, rows, cols.stop :] = pad
-    # BGR -> RGB, HWC -> CHW, float and /255 in one pass written only where the picture goes: the
-    # padding (40 % of a square input for a 16:9 camera) is never converted.
-    np.multiply(resized.transpose(2, 0, 1)[::-1], np.float32(1.0 / 255.0), out=out[0, :, rows, cols])
+    # BGR -> RGB, HWC -> CHW, float and /255 written only where the picture goes: the padding (40 % of
+    # a square input for a 16:9 camera) is never converted. Split into planes first: a float pass over
+    # a contiguous plane is faster than one through the interleaved pixels (0.22 against 0.28 ms).
+    for channel, plane in enumerate(reversed(cv2.split(resized))):
+        np.multiply(plane, np.float32(1.0 / 255.0), out=out[0, channel, rows, cols])
     return out, Letterbox(scale, pad_x, pad_y, width, height)
 
 
@@ -154,29 +156,43 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> list[int
     return list(np.asarray(kept, dtype=np.int64).reshape(-1).tolist())
 
 
+def best_class(class_scores: FloatArray) -> tuple[npt.NDArray[np.intp], FloatArray]:
+    """(class, score) of each candidate's best class, from [nc, N] scores.
+
+    Row by row rather than argmax / max over axis 0: with a class or two, the reduction across rows is
+    strided and costs 20 x the element-wise pass (a few hundredths of a millisecond per frame).
+    """
+    scores = class_scores[0].copy()
+    classes = np.zeros(class_scores.shape[1], dtype=np.intp)
+    for cls in range(1, class_scores.shape[0]):
+        better = class_scores[cls] > scores
+        scores[better] = class_scores[cls][better]
+        classes[better] = cls
+    return classes, scores
+
+
 def decode(
     output: FloatArray,
     fitted: Letterbox,
     names: dict[int, str],
     settings: DetectorSettings,
-    floor: float | None = None,
+    floors: Mapping[str, float] | None = None,
 ) -> list[Detection]:
     """Ultralytics detect output [1, 4 + nc, N] (cx, cy, w, h in input pixels, class scores) -> detections.
 
-    Boxes are kept from each class's threshold, or from `floor` where that is lower.
+    Boxes are kept from each class's threshold, or from its floor in `floors` (class name -> score) where
+    that is lower. A floor per class rather than one for all: boxes weaker than any use of them would
+    only lengthen NMS, and a greedy NMS keeps the same stronger boxes without them.
     """
     rows = output[0]  # (4 + nc, N): one column per candidate, each class's scores a contiguous row
     class_scores = rows[4:]
     if class_scores.shape[0] == 0 or rows.shape[1] == 0:
         return []
-    classes = class_scores.argmax(axis=0)
-    scores = class_scores.max(axis=0)
+    classes, scores = best_class(class_scores)
     thresholds = np.full(class_scores.shape[0], settings.score_threshold, dtype=np.float32)
     for cls, name in names.items():
         if 0 <= cls < len(thresholds):
-            thresholds[cls] = settings.threshold(name)
-    if floor is not None:
-        np.minimum(thresholds, floor, out=thresholds)
+            thresholds[cls] = min(settings.threshold(name), (floors or {}).get(name, 1.0))
     wanted = np.flatnonzero(scores >= thresholds[classes])
     if len(wanted) == 0:
         return []
@@ -316,11 +332,12 @@ class OnnxDetector:
         outputs = self._session.run(None, {self._input_name: tensor})
         return np.asarray(outputs[0], dtype=np.float32)
 
-    def detect(self, image: BgrImage, floor: float | None = None) -> list[Detection]:
-        """Boxes from the settings' thresholds; from `floor` too where lower (slot fill counts weak boxes)."""
+    def detect(self, image: BgrImage, floors: Mapping[str, float] | None = None) -> list[Detection]:
+        """Boxes from the settings' thresholds; from a class's floor in `floors` too where lower (slot fill
+        counts weak boxes)."""
         size = self.input_size_for((image.shape[1], image.shape[0]))
         tensor, fitted = letterbox(image, size, out=self.input_tensor(size))
-        return decode(self.infer(tensor), fitted, self.names, self.settings, floor)
+        return decode(self.infer(tensor), fitted, self.names, self.settings, floors)
 
     def reported(self, detections: Sequence[Detection]) -> list[Detection]:
         """The detections at or above their class's threshold: the ones drawn and reported."""

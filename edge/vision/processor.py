@@ -202,7 +202,7 @@ class ShelfVisionProcessor(Processor):
             return []
         assert self.detector is not None
         assert self.class_ids is not None
-        detections = self.detector.detect(frame, floor=self.settings.slots.evidence_floor)
+        detections = self.detector.detect(frame, self.settings.slots.evidence_floors)
         height, width = frame.shape[:2]
         changed = view.tracker.observe(detections, (width, height), self.class_ids, decision.stale_slots)
         view.last_inference = now

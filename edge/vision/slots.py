@@ -75,14 +75,9 @@ class SlotFillSettings(BaseModel):
     )
 
     @property
-    def evidence_scores(self) -> tuple[float, float]:
-        """The lowest (product, gap) box scores that count in slot fill."""
-        return self.product_score, self.gap_score
-
-    @property
-    def evidence_floor(self) -> float:
-        """The detector must keep boxes down to this score for slot fill to see them."""
-        return min(self.evidence_scores)
+    def evidence_floors(self) -> dict[str, float]:
+        """Class name -> the score down to which the detector must keep boxes for slot fill to see them."""
+        return {self.product_class: self.product_score, self.gap_class: self.gap_score}
 
     def reads_empty(self, fill: float, facings: int) -> bool:
         """Whether a slot of `facings` facings at this fill is empty: product over less than half a facing.
@@ -116,17 +111,15 @@ class SlotRaster:
         self,
         slots: Sequence[Slot],
         reference_size: tuple[int, int],
-        mask_width: int,
-        min_scores: tuple[float, float],
-        gap_inset: float = 0.0,
+        rule: SlotFillSettings,
+        mask_width: int | None = None,
     ) -> None:
-        """`min_scores`: the lowest (product, gap) box scores that count as evidence; `gap_inset`: the share
-        of a gap box's smaller side left out at its left and right."""
+        """Boxes count the way `rule` says (evidence scores, gap inset); the mask is
+        `rule.mask_width` wide unless told otherwise."""
         self._slots = list(slots)
-        self._gap_inset = gap_inset
+        self._rule = rule
         self._reference = reference_size
-        self._mask_width = mask_width
-        self._min_scores = min_scores
+        self._mask_width = rule.mask_width if mask_width is None else mask_width
         self._frame_size: tuple[int, int] | None = None
         self._scale = 1.0
         self._mask_shape = (0, 0)
@@ -135,19 +128,6 @@ class SlotRaster:
         self._pixels: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._bins: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._areas: list[int] = []
-
-    @classmethod
-    def for_rule(
-        cls,
-        slots: Sequence[Slot],
-        reference_size: tuple[int, int],
-        rule: SlotFillSettings,
-        mask_width: int | None = None,
-    ) -> SlotRaster:
-        """A raster counting boxes the way `rule` says (evidence scores, gap inset), `rule.mask_width` wide
-        unless told otherwise."""
-        width = rule.mask_width if mask_width is None else mask_width
-        return cls(slots, reference_size, width, rule.evidence_scores, rule.gap_inset)
 
     def measure(
         self, detections: Sequence[Detection], frame_size: tuple[int, int], product_cls: int, gap_cls: int
@@ -196,14 +176,14 @@ class SlotRaster:
         painted weakest first, a product after a gap of the same score, so the last paint wins.
         """
         labels = np.full(self._mask_shape, _NOTHING, dtype=np.uint8)
-        min_product, min_gap = self._min_scores
+        min_product, min_gap, gap_inset = self._rule.product_score, self._rule.gap_score, self._rule.gap_inset
         evidence: list[tuple[float, int, tuple[float, float, float, float]]] = []
         for detection in detections:
             if detection.cls == product_cls and detection.score >= min_product:
                 evidence.append((detection.score, _PRODUCT, detection.box))
             elif detection.cls == gap_cls and detection.score >= min_gap:
                 x0, y0, x1, y1 = detection.box
-                inset = min(x1 - x0, y1 - y0) * self._gap_inset
+                inset = min(x1 - x0, y1 - y0) * gap_inset
                 evidence.append((detection.score, _GAP, (x0 + inset, y0, x1 - inset, y1)))
         evidence.sort(key=lambda item: (item[0], item[1] == _PRODUCT))
         scale = self._scale
@@ -254,7 +234,7 @@ class SlotTracker:
     ) -> None:
         self.settings = settings or SlotFillSettings()
         self._low = low_fill
-        self._raster = SlotRaster.for_rule(slots, reference_size, self.settings)
+        self._raster = SlotRaster(slots, reference_size, self.settings)
         self._tracks = {
             slot.id: _SlotTrack(slot, recent=deque(maxlen=self.settings.confidence_window)) for slot in slots
         }

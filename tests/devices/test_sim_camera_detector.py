@@ -48,8 +48,8 @@ def test_detector_reads_simulated_slots_as_stocked_or_empty(example_store: Store
         jpeg = camera.render(units).jpeg
         image = np.asarray(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
         slots = [slot for shelf in shelves for slot in shelf.slots]
-        raster = SlotRaster.for_rule(slots, (config.width, config.height), settings)
-        detections = detector.detect(image, floor=settings.evidence_floor)
+        raster = SlotRaster(slots, (config.width, config.height), settings)
+        detections = detector.detect(image, settings.evidence_floors)
         readings = raster.measure(detections, (config.width, config.height), product_cls, gap_cls)
         for slot in slots:
             reading, truly_empty = readings[slot.id], units[slot.id] == 0

@@ -14,6 +14,7 @@ from vision_models import ModelFactory, constant_detector_model, to_input
 from edge.vision.detector import (
     DetectorSettings,
     OnnxDetector,
+    best_class,
     fitted_input_size,
     letterbox,
     model_input_size,
@@ -129,20 +130,38 @@ def test_a_class_can_have_a_threshold_of_its_own(make_model: ModelFactory) -> No
     assert [d.name for d in stricter_gaps] == ["product"]
 
 
-def test_a_floor_keeps_weaker_boxes_for_slot_fill_and_reported_drops_them(make_model: ModelFactory) -> None:
+def test_a_floor_keeps_weaker_boxes_of_its_class_for_slot_fill_and_reported_drops_them(
+    make_model: ModelFactory,
+) -> None:
     candidates = [
         (50.0, 50.0, 20.0, 20.0, 0, 0.9),
         (150.0, 150.0, 20.0, 20.0, 1, 0.12),
         (250.0, 250.0, 20.0, 20.0, 1, 0.05),
+        (350.0, 50.0, 20.0, 20.0, 0, 0.12),
     ]
     detector = OnnxDetector(make_model(candidates))
     frame = np.zeros((IMGSZ, IMGSZ, 3), dtype=np.uint8)
 
-    with_floor = detector.detect(frame, floor=0.1)
+    with_floor = detector.detect(frame, {"product": 0.15, "gap": 0.1})
 
     assert [(d.name, round(d.score, 2)) for d in with_floor] == [("product", 0.9), ("gap", 0.12)]
     assert [d.name for d in detector.reported(with_floor)] == ["product"]
     assert detector.detect(frame) == detector.reported(with_floor)
+    both_low = detector.detect(frame, {"product": 0.1, "gap": 0.1})
+    assert sorted(round(d.score, 2) for d in both_low) == [0.12, 0.12, 0.9]
+
+
+def test_best_class_is_argmax_over_classes_first_class_on_ties() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0, 1, size=(3, 500)).astype(np.float32)
+    scores[:, :20] = 0.5  # ties go to the lowest class, as with argmax
+
+    classes, best = best_class(scores)
+
+    assert classes.tolist() == scores.argmax(axis=0).tolist()
+    assert np.array_equal(best, scores.max(axis=0))
+    single_class, single = best_class(scores[:1])
+    assert not single_class.any() and np.array_equal(single, scores[0])
 
 
 def test_class_names_and_size_come_from_metadata(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

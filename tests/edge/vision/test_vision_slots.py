@@ -198,7 +198,8 @@ def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
         w, h = rng.uniform(5, 120), rng.uniform(5, 120)
         cls = int(rng.integers(0, 2))
         detections.append(box(cls, x0, y0, x0 + w, y0 + h, round(float(rng.uniform(0.05, 0.95)), 1)))
-    raster = SlotRaster(slots, CAMERA, mask_width, (0.15, 0.1))
+    rule = SlotFillSettings(product_score=0.15, gap_score=0.1, gap_inset=0)
+    raster = SlotRaster(slots, CAMERA, rule, mask_width)
 
     readings = raster.measure(detections, frame, PRODUCT, GAP)
 
