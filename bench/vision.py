@@ -8,9 +8,12 @@ slots. Timed per frame is `ShelfVisionProcessor.handle` on the JPEG: decode (at 
 processor picks), motion gate (its re-check set to ~0, so every frame is inferred), letterbox, ONNX
 inference, box decode + NMS, slot fill and states. Annotated snapshots are off there (they are drawn after
 an inference, not per frame) and timed apart. The baseline is a plain `onnxruntime.InferenceSession` of the
-same model with the same thread settings, `session.run` on a ready tensor. Bare and pipeline alternate in
-`--rounds` short blocks of `--frames` so both see the same machine load: a VM whose speed drifts from second
-to second (seen here) would otherwise favour whichever ran in its fast seconds.
+same model with the same thread settings, `session.run` on a ready tensor. The same pipeline is timed on the
+camera's frames as a 640x360 sub-stream would send them (the picture at half size, JPEG-encoded again; the
+planogram still drawn on 1280x720): the frames the detector gets are alike, the JPEG to decode a third.
+Bare and the pipelines alternate in `--rounds` short blocks of `--frames` so all see the same machine load: a
+VM whose speed drifts from second to second (seen here) would otherwise favour whichever ran in its fast
+seconds.
 
 **Gating.** An hour of the same camera at its frame interval with shoppers passing (the simulator's
 occluders: people and trolleys at a new place in every frame), sometimes taking 1-3 units of a slot they
@@ -32,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -66,6 +70,16 @@ def shelf_units(store: StoreConfig, rng: random.Random, empty: int = 3) -> dict[
     return units
 
 
+def half_size(jpeg: bytes, quality: int = 85) -> bytes:
+    """The frame as a camera's sub-stream would send it: its picture at half the size, encoded again."""
+    full = decode_jpeg(jpeg)
+    height, width = full.shape[:2]
+    small = cv2.resize(full, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return encoded.tobytes()
+
+
 def message(store: StoreConfig, jpeg: bytes) -> Image:
     return Image(Topic.parse(topics.camera_image(store.store.id, CAMERA)), jpeg)
 
@@ -93,33 +107,41 @@ def latency(
         model_path=model, motion=MotionSettings(recheck_s=1e-6), annotated_snapshots=False
     )
     processor = ShelfVisionProcessor(store, settings, START)
+    # The same camera publishing a sub-stream at half its size, the planogram still drawn on the full one.
+    substream = ShelfVisionProcessor(store, settings, START)
     assert processor.detector is not None, f"model {model} not usable"
     session = bare_session(model, settings.detector.intra_op_threads)
     input_name = session.get_inputs()[0].name
     input_w, input_h = processor.detector.input_size_for(processor.cameras[CAMERA].size)
     tensor, _ = letterbox(decode_jpeg(frames[0], 1), (input_w, input_h))
-    messages = [message(store, jpeg) for jpeg in frames]
+    paths = {
+        "pipeline": (processor, [message(store, jpeg) for jpeg in frames]),
+        "substream": (substream, [message(store, half_size(jpeg)) for jpeg in frames]),
+    }
     now = START
-    for item in messages[:3]:  # warm both paths up
+    for warm_up in range(3):  # warm every path up
         now += 1.0
-        processor.handle(item, now)
+        for path, items in paths.values():
+            path.handle(items[warm_up], now)
         session.run(None, {input_name: tensor})
     bare: list[float] = []
-    pipeline: list[float] = []
-    inferred_before = processor.counters["inferences"]
+    timed: dict[str, list[float]] = {name: [] for name in paths}
+    inferred_before = {name: path.counters["inferences"] for name, (path, _) in paths.items()}
     for _ in range(args.rounds):
         for _ in range(args.frames):
             started = time.perf_counter()
             session.run(None, {input_name: tensor})
             bare.append((time.perf_counter() - started) * 1000)
-        for index in range(args.frames):
-            now += 1.0
-            item = messages[index % len(messages)]
-            started = time.perf_counter()
-            processor.handle(item, now)
-            pipeline.append((time.perf_counter() - started) * 1000)
-    inferred = processor.counters["inferences"] - inferred_before
-    assert inferred == len(pipeline), f"only {inferred} of {len(pipeline)} frames were inferred"
+        for name, (path, items) in paths.items():
+            for index in range(args.frames):
+                now += 1.0
+                started = time.perf_counter()
+                path.handle(items[index % len(items)], now)
+                timed[name].append((time.perf_counter() - started) * 1000)
+    for name, (path, _) in paths.items():
+        inferred = path.counters["inferences"] - inferred_before[name]
+        assert inferred == len(timed[name]), f"{name}: only {inferred} of {len(timed[name])} frames inferred"
+    pipeline = timed["pipeline"]
     view = processor.cameras[CAMERA]
     frame = decode_jpeg(frames[0], view.reduction)
     observations = {obs.slot: obs for obs in view.tracker.observations()}
@@ -131,9 +153,14 @@ def latency(
     print(f"model {model.name}: input {input_w}x{input_h}, 1280x720 JPEG frames decoded at {width}x{height}")
     states = list(processor.states(CAMERA).values())
     print(f"{len(view.detections)} detections per frame; slot states {dict(Counter(states))}")
+    differ = sum(a != b for a, b in zip(states, substream.states(CAMERA).values(), strict=True))
+    drawn = len(substream.cameras[CAMERA].detections)
+    print(f"640x360 stream: {drawn} detections per frame; {differ} slot states differ from the 1280x720 ones")
     figures = {
         "p50_ms": statistics.median(pipeline),
         "p99_ms": percentile(pipeline, 0.99),
+        "substream_p50_ms": statistics.median(timed["substream"]),
+        "substream_p99_ms": percentile(timed["substream"], 0.99),
         "bare_p50_ms": statistics.median(bare),
         "bare_p99_ms": percentile(bare, 0.99),
         "annotate_ms": annotate_ms,
@@ -144,11 +171,13 @@ def latency(
     for label, key, n in (
         ("bare session.run:  ", "bare", len(bare)),
         ("pipeline per frame:", "", len(pipeline)),
+        ("  640x360 stream:  ", "substream", len(timed["substream"])),
     ):
         prefix = f"{key}_" if key else ""
         p50, p99 = figures[f"{prefix}p50_ms"], figures[f"{prefix}p99_ms"]
         print(f"{label}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  (n={n})")
     print(f"ratio p50:             {figures['p50_ms'] / figures['bare_p50_ms']:.3f}")
+    print(f"  640x360 stream:      {figures['substream_p50_ms'] / figures['bare_p50_ms']:.3f}")
     print(f"annotated snapshot (draw + JPEG), after an inference only: {annotate_ms:.1f} ms")
     return figures
 
@@ -291,6 +320,8 @@ def main() -> None:
                 "imgsz": int(figures["imgsz"]),
                 "input": f"{int(figures['input_width'])}x{int(figures['input_height'])}",
                 "bare_p99_ms": round(figures["bare_p99_ms"], 2),
+                "substream_p50_ms": round(figures["substream_p50_ms"], 2),
+                "substream_ratio": round(figures["substream_p50_ms"] / figures["bare_p50_ms"], 3),
                 "annotate_ms": round(figures["annotate_ms"], 2),
                 "gated_share": round(crowded.inferences / crowded.frames, 4),
                 "gated_frames": crowded.frames,

@@ -42,13 +42,13 @@ def load_detector(settings: VisionSettings) -> OnnxDetector | None:
         return None
 
 
-def decode_reduction(camera: Camera, input_size: tuple[int, int]) -> int:
-    """Largest JPEG decode reduction whose frame still covers the detector's (width, height) input."""
-    input_w, input_h = input_size
+def decode_reduction(frame_size: tuple[int, int], input_size: tuple[int, int]) -> int:
+    """Largest JPEG decode reduction whose (width, height) frame still covers the detector's input."""
+    (width, height), (input_w, input_h) = frame_size, input_size
     return max(
         factor
         for factor in _REDUCED
-        if factor == 1 or camera.width / factor >= input_w or camera.height / factor >= input_h
+        if factor == 1 or width / factor >= input_w or height / factor >= input_h
     )
 
 
@@ -132,7 +132,9 @@ class ShelfVisionProcessor(Processor):
                     store.store.shelf_low_fill,
                     settings.slots,
                 ),
-                decode_reduction(camera, self.detector.input_size_for((camera.width, camera.height))),
+                decode_reduction(
+                    (camera.width, camera.height), self.detector.input_size_for((camera.width, camera.height))
+                ),
                 next_snapshot=now + settings.snapshot_interval_s,
             )
             if camera.source != MQTT_SOURCE:
@@ -185,7 +187,31 @@ class ShelfVisionProcessor(Processor):
                 RejectReason.UNKNOWN_REFERENCE,
                 f"camera {view.camera.id!r} takes its frames from {view.camera.source!r}, not MQTT",
             )
-        return self.process_frame(view, decode_jpeg(message.jpeg, view.reduction), now)
+        return self.process_frame(view, self._decode(view, message.jpeg), now)
+
+    def _decode(self, view: CameraView, jpeg: bytes) -> BgrImage:
+        """The frame at the camera's decode reduction, re-chosen when the camera sends another size than
+        configured (a sub-stream at a quarter of the size, decoded at half, would reach the detector
+        scaled up from a quarter of its input)."""
+        frame = decode_jpeg(jpeg, view.reduction)
+        sent = (frame.shape[1] * view.reduction, frame.shape[0] * view.reduction)
+        assert self.detector is not None
+        fitting = decode_reduction(sent, self.detector.input_size_for(view.size))
+        if fitting == view.reduction:
+            return frame
+        logger.warning(
+            "camera %s sends %dx%d frames, configured %dx%d: decoding them at 1/%d instead of 1/%d",
+            view.camera.id,
+            *sent,
+            *view.size,
+            fitting,
+            view.reduction,
+        )
+        self.counters["decode_reduction_changes"] += 1
+        smaller = fitting < view.reduction
+        view.reduction = fitting
+        # A larger frame than expected is already decoded with room to spare; a smaller one again, whole.
+        return decode_jpeg(jpeg, fitting) if smaller else frame
 
     def process_frame(self, view: CameraView, frame: BgrImage, now: float) -> list[Signal]:
         """One decoded frame of one camera, from MQTT or a capture thread: the whole per-frame pipeline."""

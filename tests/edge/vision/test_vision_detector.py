@@ -161,7 +161,8 @@ def test_best_class_is_argmax_over_classes_first_class_on_ties() -> None:
     assert classes.tolist() == scores.argmax(axis=0).tolist()
     assert np.array_equal(best, scores.max(axis=0))
     single_class, single = best_class(scores[:1])
-    assert not single_class.any() and np.array_equal(single, scores[0])
+    assert not single_class.any()
+    assert np.array_equal(single, scores[0])
 
 
 def test_class_names_and_size_come_from_metadata(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

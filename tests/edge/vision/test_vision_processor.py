@@ -21,7 +21,7 @@ from smartstore.contract import topics
 from smartstore.contract.payloads import ShelfSignal, ShelfState, Signal
 from smartstore.contract.topics import Topic
 from smartstore.contract.validation import Image, RejectReason
-from smartstore.storeconfig import Camera, Slot, StoreConfig
+from smartstore.storeconfig import Slot, StoreConfig
 
 STORE = "store-berlin-01"
 CAMERA = "cam-1l"
@@ -108,6 +108,38 @@ def test_frames_become_confirmed_slot_states_with_few_inferences(
     # 30 % product beside 70 % gap, a little more since the gap box counts without its ends (`gap_inset`).
     assert 0.3 < observation.fill < 0.36
     assert observation.confidence == 1.0
+
+
+@pytest.mark.parametrize(("sent", "reduction"), [((640, 360), 1), ((2560, 1440), 4)])
+def test_a_camera_sending_another_size_than_configured_is_decoded_to_cover_the_model_input(
+    example_store: StoreConfig,
+    clock: FakeClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    sent: tuple[int, int],
+    reduction: int,
+) -> None:
+    one, two = camera_slots(example_store)[:2]
+    # A 416 x 416 input: the configured 1280 x 720 is decoded at half size (640 x 360) to cover it.
+    model = shelf_model(tmp_path / "m.onnx", [slot_box(one)], [slot_box(two)], imgsz=416)
+    processor = ShelfVisionProcessor(
+        example_store, settings(model), clock.now, snapshot_dir=tmp_path / "snaps"
+    )
+    other_size = jpeg(cv2.resize(cv2.cvtColor(flat_panel(), cv2.COLOR_GRAY2BGR), sent))
+
+    with caplog.at_level(logging.WARNING, logger="edge.vision.processor"):
+        signals = run(processor, clock, [other_size for _ in range(10)])
+
+    # The annotated snapshot is drawn on the decoded frame: a 640 x 360 sub-stream decoded at half size
+    # would be 320 x 180, scaled up into the input; a 2560 x 1440 frame needs only a quarter.
+    snapshot = cv2.imread(str(tmp_path / "snaps" / f"{CAMERA}.jpg"))
+    assert snapshot.shape[:2] == (360, 640) == (sent[1] // reduction, sent[0] // reduction)
+    assert processor.cameras[CAMERA].reduction == reduction
+    assert processor.counters["decode_reduction_changes"] == 1
+    assert f"sends {sent[0]}x{sent[1]} frames, configured 1280x720" in caplog.text
+    # Slot polygons, drawn on the configured size, scale to the frames.
+    assert states(signals)[one.id] == (ShelfState.OK, False)
+    assert states(signals)[two.id] == (ShelfState.EMPTY, False)
 
 
 def test_weak_gap_boxes_empty_a_slot_but_are_not_drawn(
@@ -243,7 +275,7 @@ def test_jpegs_decode_as_small_as_still_covers_the_model_input(
     camera_size: tuple[int, int], model_input: tuple[int, int], reduction: int
 ) -> None:
     width, height = camera_size
-    chosen = decode_reduction(Camera(id="cam", width=width, height=height), model_input)
+    chosen = decode_reduction((width, height), model_input)
     frame = decode_jpeg(jpeg(np.full((height, width, 3), 128, dtype=np.uint8)), chosen)
 
     assert chosen == reduction
