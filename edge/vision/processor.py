@@ -191,8 +191,8 @@ class ShelfVisionProcessor(Processor):
 
     def _decode(self, view: CameraView, jpeg: bytes) -> BgrImage:
         """The frame at the camera's decode reduction, re-chosen when the camera sends another size than
-        configured (a sub-stream at a quarter of the size, decoded at half, would reach the detector
-        scaled up from a quarter of its input)."""
+        configured: a 640x360 sub-stream of a 1280x720 camera, decoded at half size, would reach the
+        detector at 320x180 and be scaled up into its input."""
         frame = decode_jpeg(jpeg, view.reduction)
         sent = (frame.shape[1] * view.reduction, frame.shape[0] * view.reduction)
         assert self.detector is not None
