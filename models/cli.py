@@ -93,6 +93,12 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=0.0,
         help="weight each class's loss by 1 / its box count to this power (0 off, 1 full inverse frequency)",
     )
+    parser.add_argument(
+        "--cls-gain",
+        type=float,
+        default=TrainSettings.model_fields["classification_gain"].default,
+        help="weight of the class loss against the box loss's 7.5 (Ultralytics' cls)",
+    )
     _add_input_shape(parser)
     parser.add_argument(
         "--lr0",
@@ -191,6 +197,7 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         patience=args.patience,
         class_weight_power=args.class_weight_power,
+        classification_gain=args.cls_gain,
         learning_rate=args.lr0,
         free_input=args.input == "free",
         ship=args.ship,

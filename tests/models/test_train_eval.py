@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from edge.vision.detector import OnnxDetector, parse_names
@@ -162,10 +163,13 @@ def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> N
                 batch=8,
                 workers=0,
                 class_weight_power=0.5,
+                classification_gain=1.5,
                 ship=tmp_path / "shipped.onnx",
             )
         )
     assert attempts == []
+    run_args = yaml.safe_load((result.run_dir / "args.yaml").read_text(encoding="utf-8"))
+    assert (run_args["cls"], run_args["cls_pw"]) == (1.5, 0.5)
     assert result.epochs_run == 1
     assert result.best_weights.is_file()
     assert result.shipped is not None
