@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -149,9 +149,14 @@ def availability(planned_slots: Iterable[str], states: Mapping[str, str]) -> Ava
 
 
 def start_of_day(now: datetime, timezone: str) -> datetime:
-    """Midnight of `now`'s day in the store's time zone (as an aware datetime)."""
+    """Midnight of `now`'s day in the store's time zone, in UTC.
+
+    In UTC because the database compares it with stored UTC times: SQLite keeps datetimes as text without
+    their offset, so a Berlin midnight bound as 00:00 came after the 23:xx UTC of that same first hour, and
+    the hour's replenishments were not counted as today's.
+    """
     local = now.astimezone(ZoneInfo(timezone))
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 def mean_seconds(durations: Iterable[timedelta]) -> float | None:

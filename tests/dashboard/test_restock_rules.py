@@ -81,6 +81,8 @@ def test_availability_counts_planned_slots_only() -> None:
 
 def test_start_of_day_is_local_midnight_and_mean() -> None:
     late = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)  # already 3 March in Berlin
-    assert rules.start_of_day(late, "Europe/Berlin") == datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+    midnight = rules.start_of_day(late, "Europe/Berlin")
+    assert midnight == datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+    assert midnight.utcoffset() == timedelta(0)  # compared in SQL with stored UTC times, as text on SQLite
     assert rules.mean_seconds([timedelta(minutes=2), timedelta(minutes=4)]) == 180.0
     assert rules.mean_seconds([]) is None
