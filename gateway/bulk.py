@@ -14,12 +14,13 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Table, TextClause, select, text
+from sqlalchemy import Column, Table, TextClause, select, text
 from sqlalchemy.orm import Session
 
+from gateway.db.types import UtcDateTime, to_utc
 from gateway.dbutil import is_sqlite, upsert
 
 # Statements below are assembled from table metadata (quoted identifiers) only; every value is a
@@ -42,7 +43,7 @@ def _bind_processors(session: Session, table: Table, columns: Sequence[str]) -> 
     dialect = session.get_bind().dialect
     return [
         _sqlite_datetime
-        if isinstance(table.c[name].type, DateTime)
+        if isinstance(table.c[name].type, UtcDateTime)
         else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         for name in columns
     ]
@@ -50,18 +51,22 @@ def _bind_processors(session: Session, table: Table, columns: Sequence[str]) -> 
 
 def _sqlite_datetime(value: datetime) -> str:
     """SQLAlchemy's SQLite storage format ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), via the C formatter."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
+    return to_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_utc_datetime(value: str) -> datetime:
+    """What UtcDateTime reads back: the stored UTC wall clock, made aware."""
+    # Parsing the offset costs nothing; datetime.replace(tzinfo=...) would take eight times the parse.
+    return datetime.fromisoformat(value + "+00:00")
 
 
 def _result_processors(session: Session, columns: Sequence[Column[Any]]) -> list[Any]:
     dialect = session.get_bind().dialect
     processors: list[Any] = []
     for column in columns:
-        if isinstance(column.type, DateTime):
+        if isinstance(column.type, UtcDateTime):
             # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff"; the C parser reads it ten times faster.
-            processors.append(datetime.fromisoformat)
+            processors.append(_sqlite_utc_datetime)
         else:
             processors.append(column.type.dialect_impl(dialect).result_processor(dialect, None))
     return processors
