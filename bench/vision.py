@@ -112,7 +112,7 @@ def latency(
     assert processor.detector is not None, f"model {model} not usable"
     session = bare_session(model, settings.detector.intra_op_threads)
     input_name = session.get_inputs()[0].name
-    input_w, input_h = processor.detector.input_size_for(processor.cameras[CAMERA].size)
+    input_w, input_h = processor.cameras[CAMERA].input_size
     tensor, _ = letterbox(decode_jpeg(frames[0], 1), (input_w, input_h))
     paths = {
         "pipeline": (processor, [message(store, jpeg) for jpeg in frames]),

@@ -67,6 +67,8 @@ class CameraView:
     slots: list[Slot]
     gate: MotionGate
     tracker: SlotTracker
+    # The detector's input for this camera's configured size: what the decode reduction must cover.
+    input_size: tuple[int, int]
     reduction: int
     capture: FrameCapture | None = None
     last_frame: float | None = None
@@ -120,21 +122,15 @@ class ShelfVisionProcessor(Processor):
             slots = [slot for shelf in store.shelves_for_camera(camera.id) for slot in shelf.slots]
             if not slots:
                 continue
+            size = (camera.width, camera.height)
+            input_size = self.detector.input_size_for(size)
             self.cameras[camera.id] = CameraView(
                 camera,
                 slots,
-                MotionGate(
-                    settings.motion, {slot.id: slot.polygon for slot in slots}, (camera.width, camera.height)
-                ),
-                SlotTracker(
-                    slots,
-                    (camera.width, camera.height),
-                    store.store.shelf_low_fill,
-                    settings.slots,
-                ),
-                decode_reduction(
-                    (camera.width, camera.height), self.detector.input_size_for((camera.width, camera.height))
-                ),
+                MotionGate(settings.motion, {slot.id: slot.polygon for slot in slots}, size),
+                SlotTracker(slots, size, store.store.shelf_low_fill, settings.slots),
+                input_size,
+                decode_reduction(size, input_size),
                 next_snapshot=now + settings.snapshot_interval_s,
             )
             if camera.source != MQTT_SOURCE:
@@ -195,8 +191,7 @@ class ShelfVisionProcessor(Processor):
         detector at 320x180 and be scaled up into its input."""
         frame = decode_jpeg(jpeg, view.reduction)
         sent = (frame.shape[1] * view.reduction, frame.shape[0] * view.reduction)
-        assert self.detector is not None
-        fitting = decode_reduction(sent, self.detector.input_size_for(view.size))
+        fitting = decode_reduction(sent, view.input_size)
         if fitting == view.reduction:
             return frame
         logger.warning(
