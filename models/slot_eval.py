@@ -313,7 +313,7 @@ def score_slots(
         for slot, truth, number in scored:
             reading = readings[slot.id]
             stale = reading.occluded(rule.min_coverage)
-            empty = not stale and rule.reads_empty(reading.fill, slot.facings)
+            empty = not stale and rule.reads_empty(reading, slot.facings)
             unreadable += stale
             width = (slot.polygon[1][0] - slot.polygon[0][0]) * to_input
             band = _band_index(width)

@@ -57,7 +57,7 @@ def test_detector_reads_simulated_slots_as_stocked_or_empty(example_store: Store
             if reading.occluded(settings.min_coverage):
                 unreadable += 1  # the edge would keep such a slot stale: never right here
                 continue
-            read_empty = settings.reads_empty(reading.fill, slot.facings)
+            read_empty = settings.reads_empty(reading, slot.facings)
             agree += read_empty == truly_empty
             false_empty += read_empty and not truly_empty
             missed_empty += truly_empty and not read_empty

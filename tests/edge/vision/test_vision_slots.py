@@ -76,6 +76,33 @@ def test_the_last_facing_of_a_long_run_is_low_not_empty(facings: int, fill: floa
     assert observation.state == state
 
 
+@pytest.mark.parametrize(
+    ("own_product", "gap", "spill_fill", "state"),
+    [
+        (False, True, 0.8, "empty"),  # only a neighbour's box spills in: nothing stands in the slot
+        (True, True, 0.8, "low"),  # a pack of its own left, centred in the slot
+        (False, False, 0.8, "ok"),  # no gap box: nothing says the rest is empty
+        (False, True, 0.0, "low"),  # the spill rule off: product area alone decides
+    ],
+)
+def test_a_slot_with_no_product_box_centred_in_it_reads_empty(
+    own_product: bool, gap: bool, spill_fill: float, state: str
+) -> None:
+    """Slot 'a' (frame x 0..200) of four facings: a product box of slot 'b' reaches 70 px into it."""
+    rule = SlotFillSettings(confirmations=1, gap_inset=0.0, spill_fill=spill_fill)
+    slots = SlotTracker(SLOTS, CAMERA, 0.5, rule)
+    detections = [box(PRODUCT, 130, 0, 290, 100)]  # centred at x 210, in slot 'b'
+    if gap:
+        detections.append(box(GAP, 0, 0, 130, 100))
+    if own_product:
+        detections.append(box(PRODUCT, 0, 0, 20, 100))
+    slots.observe(detections, FRAME, CLASS_IDS)
+
+    by_slot = {o.slot: o for o in slots.observations()}
+    assert by_slot["a"].state == state
+    assert by_slot["b"].state == "ok"
+
+
 def test_overlapping_and_partial_boxes() -> None:
     slots = tracker(confirmations=1)
     # A gap box partly under an equally confident product box: the product wins there. A box half
@@ -178,7 +205,8 @@ def test_slots_over_a_synthetic_shelf_read_its_true_labels() -> None:
 
 def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
     """The raster counts all slots in one pass; the reference does each slot and each class on its own:
-    per pixel the best product and the best gap score, product where it is at least the gap's."""
+    per pixel the best product and the best gap score, product where it is at least the gap's; and the
+    product boxes centred in each slot, one by one."""
     rng = np.random.default_rng(5)
     mask_width, frame = 320, FRAME
     slots = [
@@ -198,6 +226,8 @@ def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
         w, h = rng.uniform(5, 120), rng.uniform(5, 120)
         cls = int(rng.integers(0, 2))
         detections.append(box(cls, x0, y0, x0 + w, y0 + h, round(float(rng.uniform(0.05, 0.95)), 1)))
+    detections.append(box(PRODUCT, 180, 70, 220, 130))  # centred where slots a and b overlap
+    detections.append(box(PRODUCT, 190, 80, 210, 120))  # twice
     rule = SlotFillSettings(product_score=0.15, gap_score=0.1, gap_inset=0)
     raster = SlotRaster(slots, CAMERA, rule, mask_width)
 
@@ -220,6 +250,19 @@ def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
         assert product + gap > 0
         assert readings[slot.id].fill == pytest.approx(product / (product + gap))
         assert readings[slot.id].coverage == pytest.approx((product + gap) / inside.sum())
+        centred = sum(
+            1
+            for d in detections
+            if d.cls == PRODUCT
+            and d.score >= 0.15
+            and inside[
+                min(max(int((d.box[1] + d.box[3]) / 2 * scale), 0), shape[0] - 1),
+                min(max(int((d.box[0] + d.box[2]) / 2 * scale), 0), shape[1] - 1),
+            ]
+        )
+        assert readings[slot.id].centred_products == centred
+    assert readings["a"].centred_products >= 2
+    assert readings["b"].centred_products >= 2
 
 
 @pytest.mark.parametrize(
