@@ -33,7 +33,8 @@ def begin_write(session: Session) -> None:
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything the gateway stores is UTC."""
+    """The same instant, aware, in UTC. Mapped columns already read back so (`UtcDateTime`); raw SQL on
+    SQLite hands back the stored UTC wall clock naive."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

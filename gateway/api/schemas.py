@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from gateway.dbutil import as_utc
 from smartstore.contract.payloads import Identifier, ShelfState
 from smartstore.gtin import to_gtin14
 
@@ -17,12 +18,8 @@ MAX_PAGE = 500
 MAX_MOVEMENT_QUANTITY = 1_000_000
 
 
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything the gateway stores is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# Every time the API returns is in UTC, whatever zone or row it came from.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 AnyGtin = Annotated[
     str,
     Field(description="GTIN-8, -12, -13 or -14; answered as GTIN-14.", examples=["09506000100005"]),
