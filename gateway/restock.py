@@ -151,9 +151,9 @@ def availability(planned_slots: Iterable[str], states: Mapping[str, str]) -> Ava
 def start_of_day(now: datetime, timezone: str) -> datetime:
     """Midnight of `now`'s day in the store's time zone, in UTC.
 
-    In UTC because the database compares it with stored UTC times: SQLite keeps datetimes as text without
-    their offset, so a Berlin midnight bound as 00:00 came after the 23:xx UTC of that same first hour, and
-    the hour's replenishments were not counted as today's.
+    In UTC, like every time the gateway stores and compares: SQLite keeps datetimes as text without their
+    offset, so a Berlin midnight compared as 00:00 came after the 23:xx UTC of that same first hour
+    (`UtcDateTime` now converts every bound datetime too).
     """
     local = now.astimezone(ZoneInfo(timezone))
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)

@@ -9,6 +9,8 @@ from sqlalchemy import DateTime, Dialect
 from sqlalchemy.sql.operators import OperatorType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from gateway.dbutil import as_utc
+
 
 def to_utc(value: datetime) -> datetime:
     """The same instant in UTC; a naive datetime is refused, as its instant is unknown."""
@@ -39,10 +41,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return None if value is None else to_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
         # SQLite hands back the stored UTC wall clock, naive; PostgreSQL the session's time zone.
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
     def coerce_compared_value(self, op: OperatorType | None, value: Any) -> TypeEngine[Any]:
         # Only datetimes take this type; `at + timedelta(...)` must still bind an interval.
