@@ -99,6 +99,12 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=TrainSettings.model_fields["classification_gain"].default,
         help="weight of the class loss against the box loss's 7.5 (Ultralytics' cls)",
     )
+    parser.add_argument(
+        "--ema-steps",
+        type=int,
+        default=0,
+        help="optimizer steps the exported weights' moving average spans (0: Ultralytics' ramp of 2,000)",
+    )
     _add_input_shape(parser)
     parser.add_argument(
         "--lr0",
@@ -198,6 +204,7 @@ def _train(args: argparse.Namespace) -> int:
         patience=args.patience,
         class_weight_power=args.class_weight_power,
         classification_gain=args.cls_gain,
+        ema_steps=args.ema_steps,
         learning_rate=args.lr0,
         free_input=args.input == "free",
         ship=args.ship,

@@ -7,6 +7,7 @@ import math
 import os
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime as ort
@@ -18,7 +19,7 @@ from edge.vision.detector import OnnxDetector, parse_names
 from models.evaluate import EvalSettings, ImageResult, evaluate, read_yolo_labels, score_class, voc_ap
 from models.offline import refuse_network
 from models.synth.dataset import SynthSettings, write_dataset
-from models.train import TrainSettings, prepare_dataset, train
+from models.train import TrainSettings, WeightAverage, prepare_dataset, train
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
@@ -148,11 +149,39 @@ def test_network_guard_refuses_internet_but_not_loopback() -> None:
     assert socket.getaddrinfo("localhost", 80)  # restored
 
 
-@pytest.mark.slow
-def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> None:
+def _require_training_stack() -> None:
     if os.environ.get("SMARTSTORE_REQUIRE_TRAIN") != "1":  # CI installs the train extra and sets it
         pytest.importorskip("torch")
         pytest.importorskip("ultralytics")
+
+
+def test_weight_average_spans_the_steps_asked_for() -> None:
+    _require_training_stack()
+    import torch
+
+    from models.offline import import_ultralytics
+
+    import_ultralytics()
+    model = torch.nn.Linear(2, 1)
+    trainer = SimpleNamespace(model=model, ema=None)
+    WeightAverage(150).on_pretrain_routine_end(trainer)
+    ema = trainer.ema
+    assert ema is not None
+    # Ramped from nothing over 150 steps to an average of the last ~150 (Ultralytics': 0.53 at step 1,500).
+    assert ema.decay(0) == 0
+    assert ema.decay(150) == pytest.approx((1 - 1 / 150) * (1 - math.exp(-1)))
+    assert ema.decay(1500) == pytest.approx(1 - 1 / 150, abs=1e-4)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        ema.ema.weight.fill_(0.0)
+    ema.updates = 10_000
+    ema.update(model)
+    assert float(ema.ema.weight[0, 0]) == pytest.approx(1 / 150, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> None:
+    _require_training_stack()
     with refuse_network() as attempts:
         result = train(
             TrainSettings(
@@ -164,6 +193,7 @@ def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> N
                 workers=0,
                 class_weight_power=0.5,
                 classification_gain=1.5,
+                ema_steps=4,
                 ship=tmp_path / "shipped.onnx",
             )
         )
