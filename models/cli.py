@@ -102,7 +102,7 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--ema-steps",
         type=int,
-        default=0,
+        default=TrainSettings.model_fields["ema_steps"].default,
         help="optimizer steps the exported weights' moving average spans (0: Ultralytics' ramp of 2,000)",
     )
     _add_input_shape(parser)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from edge.vision.detector import OnnxDetector, parse_names
 from models.evaluate import EvalSettings, ImageResult, evaluate, read_yolo_labels, score_class, voc_ap
-from models.offline import refuse_network
+from models.offline import import_ultralytics, refuse_network
 from models.synth.dataset import SynthSettings, write_dataset
 from models.train import TrainSettings, WeightAverage, prepare_dataset, train
 
@@ -158,8 +158,6 @@ def _require_training_stack() -> None:
 def test_weight_average_spans_the_steps_asked_for() -> None:
     _require_training_stack()
     import torch
-
-    from models.offline import import_ultralytics
 
     import_ultralytics()
     model = torch.nn.Linear(2, 1)
