@@ -19,7 +19,7 @@ from edge.vision.detector import OnnxDetector, parse_names
 from models.evaluate import EvalSettings, ImageResult, evaluate, read_yolo_labels, score_class, voc_ap
 from models.offline import import_ultralytics, refuse_network
 from models.synth.dataset import SynthSettings, write_dataset
-from models.train import TrainSettings, WeightAverage, prepare_dataset, train
+from models.train import TrainSettings, WeightAverage, assign_per_image, prepare_dataset, train
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
@@ -175,6 +175,46 @@ def test_weight_average_spans_the_steps_asked_for() -> None:
     ema.updates = 10_000
     ema.update(model)
     assert float(ema.ema.weight[0, 0]) == pytest.approx(1 / 150, rel=1e-3)
+
+
+def test_per_image_assignment_gives_the_librarys_targets() -> None:
+    _require_training_stack()
+    import torch
+
+    import_ultralytics()
+    from ultralytics.utils.tal import TaskAlignedAssigner
+
+    generator = torch.Generator().manual_seed(0)
+    boxes_per_image = [7, 0, 2, 5]  # padded to 7 rows, as the loss pads a batch
+    images, most, classes = len(boxes_per_image), max(boxes_per_image), 2
+    ys, xs = torch.meshgrid(torch.arange(16) + 0.5, torch.arange(16) + 0.5, indexing="ij")
+    anchors = torch.stack([xs.flatten(), ys.flatten()], dim=1)
+    corners = torch.rand(images, most, 2, generator=generator) * 12
+    sizes = 1 + torch.rand(images, most, 2, generator=generator) * 4
+    gt_bboxes = torch.cat([corners, corners + sizes], dim=2)
+    gt_labels = torch.randint(0, classes, (images, most, 1), generator=generator).float()
+    mask_gt = torch.zeros(images, most, 1)
+    for image, count in enumerate(boxes_per_image):
+        mask_gt[image, :count] = 1
+        gt_bboxes[image, count:] = 0  # padding rows, as the loss writes them
+    centres = torch.rand(images, len(anchors), 2, generator=generator) * 16
+    pd_bboxes = torch.cat([centres - 1.5, centres + 1.5], dim=2)
+    pd_scores = torch.rand(images, len(anchors), classes, generator=generator)
+
+    library = TaskAlignedAssigner(topk=5, num_classes=classes, alpha=0.5, beta=6.0)
+    criterion = SimpleNamespace(assigner=library)
+    expected = criterion.assigner(pd_scores, pd_bboxes, anchors, gt_labels, gt_bboxes, mask_gt)
+    assign_per_image(criterion)
+    assert type(criterion.assigner) is not TaskAlignedAssigner
+    assert (criterion.assigner.topk, criterion.assigner.alpha) == (5, 0.5)
+    got = criterion.assigner(pd_scores, pd_bboxes, anchors, gt_labels, gt_bboxes, mask_gt)
+    labels, bboxes, scores, foreground, gt_index = expected
+    assert foreground.sum() > 0
+    assert torch.equal(got[3], foreground)
+    assert torch.equal(got[0], labels)
+    assert torch.allclose(got[1], bboxes)
+    assert torch.allclose(got[2], scores)
+    assert torch.equal(got[4][foreground], gt_index[foreground])
 
 
 @pytest.mark.slow
