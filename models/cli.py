@@ -105,6 +105,11 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=TrainSettings.model_fields["ema_steps"].default,
         help="optimizer steps the exported weights' moving average spans (0: Ultralytics' ramp of 2,000)",
     )
+    parser.add_argument(
+        "--final-val-only",
+        action="store_true",
+        help="score the val split after the last epoch only, not after each (a tenth of a CPU epoch each)",
+    )
     _add_input_shape(parser)
     parser.add_argument(
         "--lr0",
@@ -205,6 +210,7 @@ def _train(args: argparse.Namespace) -> int:
         class_weight_power=args.class_weight_power,
         classification_gain=args.cls_gain,
         ema_steps=args.ema_steps,
+        validate_each_epoch=not args.final_val_only,
         learning_rate=args.lr0,
         free_input=args.input == "free",
         ship=args.ship,

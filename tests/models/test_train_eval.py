@@ -232,13 +232,15 @@ def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> N
                 class_weight_power=0.5,
                 classification_gain=1.5,
                 ema_steps=4,
+                validate_each_epoch=False,
                 ship=tmp_path / "shipped.onnx",
             )
         )
     assert attempts == []
     run_args = yaml.safe_load((result.run_dir / "args.yaml").read_text(encoding="utf-8"))
-    assert (run_args["cls"], run_args["cls_pw"]) == (1.5, 0.5)
+    assert (run_args["cls"], run_args["cls_pw"], run_args["val"]) == (1.5, 0.5, False)
     assert result.epochs_run == 1
+    assert "metrics/mAP50(B)" in result.metrics  # the last epoch is scored even without per-epoch validation
     assert result.best_weights.is_file()
     assert result.shipped is not None
     assert result.shipped.read_bytes() == result.onnx.path.read_bytes()
