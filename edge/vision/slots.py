@@ -118,7 +118,6 @@ class SlotReading:
 
 # Labels of the raster: what the most confident box covering a pixel says is there (nothing where none does).
 _NOTHING, _PRODUCT, _GAP = range(3)
-_LABELS = 3  # bins per slot in the count
 
 
 class SlotRaster:
@@ -140,10 +139,12 @@ class SlotRaster:
         self._frame_size: tuple[int, int] | None = None
         self._scale = 1.0
         self._mask_shape = (0, 0)
-        # Every slot's inside pixels as flat mask indices, all slots end to end (slots may overlap), and the
-        # first of its slot's three label bins: one gather and one bincount count every slot of a frame.
+        # Every slot's inside pixels as flat mask indices, all slots end to end (slots may overlap), and where
+        # each slot's run starts (slots with no pixel left out): one gather and one segmented sum per label
+        # count every slot of a frame.
         self._pixels: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
-        self._bins: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._runs: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        self._slots_with_pixels: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         # The same pixels sorted, with their slots: where a box's centre falls.
         self._sorted_pixels: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         self._sorted_slots: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
@@ -155,13 +156,17 @@ class SlotRaster:
         if frame_size != self._frame_size:
             self._prepare(frame_size)
         labels, centres = self._paint(detections, product_cls, gap_cls)
-        counts = np.bincount(
-            self._bins + labels.ravel()[self._pixels], minlength=_LABELS * len(self._slots)
-        ).reshape(-1, _LABELS)
+        counts = np.zeros((len(self._slots), 2), dtype=np.intp)
+        if len(self._runs):
+            inside = labels.ravel()[self._pixels]
+            for column, label in enumerate((_PRODUCT, _GAP)):
+                counts[self._slots_with_pixels, column] = np.add.reduceat(
+                    inside == label, self._runs, dtype=np.intp
+                )
         centred = self._slots_holding(centres)
         readings: dict[str, SlotReading] = {}
         for slot, (product, gap), area, centred_here in zip(
-            self._slots, counts[:, [_PRODUCT, _GAP]].tolist(), self._areas, centred.tolist(), strict=True
+            self._slots, counts.tolist(), self._areas, centred.tolist(), strict=True
         ):
             covered = product + gap
             # Product vs gap rather than product vs polygon: boxes never tile a slot exactly (shelf lip,
@@ -188,8 +193,11 @@ class SlotRaster:
             pixels.append(np.flatnonzero(canvas))
             areas.append(max(len(pixels[-1]), 1))
         self._pixels = np.concatenate(pixels) if pixels else np.zeros(0, dtype=np.intp)
-        slot_of_pixel = np.repeat(np.arange(len(pixels), dtype=np.intp), [len(p) for p in pixels])
-        self._bins = slot_of_pixel * _LABELS
+        sizes = np.array([len(p) for p in pixels], dtype=np.intp)
+        slot_of_pixel = np.repeat(np.arange(len(pixels), dtype=np.intp), sizes)
+        # reduceat reads an empty run as the next pixel's value, so slots without pixels get no run.
+        self._slots_with_pixels = np.flatnonzero(sizes)
+        self._runs = (np.cumsum(sizes) - sizes)[self._slots_with_pixels]
         order = np.argsort(self._pixels, kind="stable")
         self._sorted_pixels, self._sorted_slots = self._pixels[order], slot_of_pixel[order]
         self._areas = areas
@@ -205,30 +213,34 @@ class SlotRaster:
         painted weakest first, a product after a gap of the same score, so the last paint wins.
         """
         labels = np.full(self._mask_shape, _NOTHING, dtype=np.uint8)
-        min_product, min_gap, gap_inset = self._rule.product_score, self._rule.gap_score, self._rule.gap_inset
-        evidence: list[tuple[float, int, tuple[float, float, float, float]]] = []
-        products: list[tuple[float, float, float, float]] = []
-        for detection in detections:
-            if detection.cls == product_cls and detection.score >= min_product:
-                evidence.append((detection.score, _PRODUCT, detection.box))
-                products.append(detection.box)
-            elif detection.cls == gap_cls and detection.score >= min_gap:
-                x0, y0, x1, y1 = detection.box
-                inset = min(x1 - x0, y1 - y0) * gap_inset
-                evidence.append((detection.score, _GAP, (x0 + inset, y0, x1 - inset, y1)))
-        evidence.sort(key=lambda item: (item[0], item[1] == _PRODUCT))
-        scale = self._scale
-        for _, label, box in evidence:
-            x0, y0, x1, y1 = (max(round(value * scale), 0) for value in box)
+        rule = self._rule
+        product = [d for d in detections if d.cls == product_cls and d.score >= rule.product_score]
+        gap = [d for d in detections if d.cls == gap_cls and d.score >= rule.gap_score]
+        if not product and not gap:
+            return labels, self._centres(np.zeros((0, 4)))
+        # One array pass for all boxes, a Python loop only for the slice assignments (a frame has ~100).
+        product_boxes = np.array([d.box for d in product], dtype=np.float64).reshape(-1, 4)
+        gap_boxes = np.array([d.box for d in gap], dtype=np.float64).reshape(-1, 4)
+        gap_sides = gap_boxes[:, 2:] - gap_boxes[:, :2]
+        inset = gap_sides.min(axis=1) * rule.gap_inset
+        gap_boxes[:, 0] += inset
+        gap_boxes[:, 2] -= inset
+        boxes = np.concatenate([product_boxes, gap_boxes])
+        scores = np.array([d.score for d in product] + [d.score for d in gap], dtype=np.float64)
+        is_product = np.arange(len(boxes)) < len(product)
+        order = np.lexsort((is_product, scores))  # stable: weakest first, a product after a gap of its score
+        painted = np.maximum(np.round(boxes[order] * self._scale), 0).astype(np.intp).tolist()
+        painted_labels = np.where(is_product[order], _PRODUCT, _GAP).tolist()
+        for (x0, y0, x1, y1), label in zip(painted, painted_labels, strict=True):
             labels[y0:y1, x0:x1] = label
-        return labels, self._centres(products)
+        return labels, self._centres(product_boxes)
 
-    def _centres(self, boxes: list[tuple[float, float, float, float]]) -> npt.NDArray[np.intp]:
-        """The flat mask index of each box's centre."""
+    def _centres(self, boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """The flat mask index of each (N, 4) box's centre."""
         height, width = self._mask_shape
-        if not boxes:
+        if len(boxes) == 0:
             return np.zeros(0, dtype=np.intp)
-        corners = np.array(boxes, dtype=np.float32)
+        corners = boxes.astype(np.float32)
         centres = (corners[:, :2] + corners[:, 2:]) * np.float32(self._scale / 2)
         columns = np.clip(centres[:, 0].astype(np.intp), 0, width - 1)
         rows = np.clip(centres[:, 1].astype(np.intp), 0, height - 1)

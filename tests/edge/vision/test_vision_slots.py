@@ -204,14 +204,18 @@ def test_slots_over_a_synthetic_shelf_read_its_true_labels() -> None:
 
 
 def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
-    """The raster counts all slots in one pass; the reference does each slot and each class on its own:
+    """The raster counts all slots in one pass (slots with no pixel in the frame too, before, between and
+    after the others); the reference does each slot and each class on its own:
     per pixel the best product and the best gap score, product where it is at least the gap's; and the
     product boxes centred in each slot, one by one."""
     rng = np.random.default_rng(5)
     mask_width, frame = 320, FRAME
+    off_frame = [rect_slot(f"off{n}", 1400, 800, 1500, 900) for n in range(3)]  # no mask pixel at all
     slots = [
+        off_frame[0],
         rect_slot("a", 0, 0, 400, 200),
         rect_slot("b", 300, 100, 900, 400),  # overlaps a
+        off_frame[1],
         Slot(
             id="tri",
             gtin="09506000100005",
@@ -219,6 +223,7 @@ def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
             capacity=4,
             polygon=[(600, 300), (1270, 320), (900, 710)],
         ),
+        off_frame[2],
     ]
     detections = []
     for _ in range(60):
@@ -242,7 +247,9 @@ def test_overlapping_slots_and_many_boxes_match_a_per_slot_reference() -> None:
             np.maximum(best[d.cls][y0:y1, x0:x1], d.score, out=best[d.cls][y0:y1, x0:x1])
     products = (best[PRODUCT] > 0) & (best[PRODUCT] >= best[GAP])
     gaps = best[GAP] > best[PRODUCT]
-    for slot in slots:
+    for slot in off_frame:
+        assert (readings[slot.id].coverage, readings[slot.id].centred_products) == (0.0, 0)
+    for slot in slots[1:3] + slots[4:5]:
         inside = np.zeros(shape, dtype=np.uint8)
         points = np.array(slot.polygon) * (mask_width / CAMERA[0])
         cv2.fillPoly(inside, [np.round(points).astype(np.int32)], 1)
