@@ -94,6 +94,7 @@ def bare_session(model: Path, threads: int) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
