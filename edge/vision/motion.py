@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -129,10 +130,19 @@ class MotionGate:
         moving = share >= self.settings.min_area
         if moving:
             self._mark_slots(moving_pixels, now)
+        was_moving = self.state is MotionState.MOVING
         reason = self._advance(moving, now, confirm)
+        if self.state is MotionState.MOVING and not was_moving:
+            logger.debug("motion started")
         if reason is None:
             return GateDecision(self.state, share)
         return self._inference(reason, share, now)
+
+    def may_infer(self, now: float, confirm: bool = False) -> bool:
+        """Whether `update` at `now` could ask for an inference, whatever the frame shows: most frames of a
+        still scene cannot, and their caller need not prepare the detector's picture."""
+        # The state machine itself, stepped on throwaway copies for either outcome, so it cannot disagree.
+        return any(copy.copy(self)._advance(moving, now, confirm) is not None for moving in (False, True))
 
     def _advance(self, moving: bool, now: float, confirm: bool = False) -> InferReason | None:
         """Step the stable -> moving -> settling machine; the reason to infer now, if any."""
@@ -143,7 +153,6 @@ class MotionGate:
             return InferReason.STARTUP  # a full scan at start-up, whatever the scene does
         if moving:
             if self.state is not MotionState.MOVING:
-                logger.debug("motion started")
                 self.state = MotionState.MOVING
                 if self._moving_since is None:
                     self._moving_since = now

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,12 @@ logger = logging.getLogger(__name__)
 DECODE_ERROR = "decode_error"
 # libjpeg scales while it decodes (DCT scaling): 1/2 of a 1280 px frame costs a third of a full decode.
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
+_REDUCED_GREY = {
+    1: cv2.IMREAD_GRAYSCALE,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
 
 
 def load_detector(settings: VisionSettings) -> OnnxDetector | None:
@@ -52,8 +60,15 @@ def decode_reduction(frame_size: tuple[int, int], input_size: tuple[int, int]) -
     )
 
 
-def decode_jpeg(jpeg: bytes, reduction: int = 1) -> BgrImage:
-    image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), _REDUCED[reduction])
+def motion_reduction(frame_size: tuple[int, int], motion_width: int) -> int:
+    """Largest JPEG decode reduction whose frame is still as wide as the motion gate's picture."""
+    return max(factor for factor in _REDUCED_GREY if factor == 1 or frame_size[0] / factor >= motion_width)
+
+
+def decode_jpeg(jpeg: bytes, reduction: int = 1, grey: bool = False) -> BgrImage:
+    """BGR (or `grey`) picture of a JPEG, decoded at 1/`reduction` of its size."""
+    flags = _REDUCED_GREY[reduction] if grey else _REDUCED[reduction]
+    image = cv2.imdecode(np.frombuffer(jpeg, dtype=np.uint8), flags)
     if image is None or image.size == 0:
         raise Rejection(DECODE_ERROR, "OpenCV could not decode the JPEG")
     return np.asarray(image, dtype=np.uint8)
@@ -70,6 +85,8 @@ class CameraView:
     # The detector's input for this camera's configured size: what the decode reduction must cover.
     input_size: tuple[int, int]
     reduction: int
+    # JPEG frames: the reduction at which a grey decode is the motion gate's picture (1280 px at 1/8: 160).
+    motion_reduction: int
     capture: FrameCapture | None = None
     last_frame: float | None = None
     last_inference: float | None = None
@@ -115,6 +132,8 @@ class ShelfVisionProcessor(Processor):
         self.class_ids = self._class_ids()
         self.cameras: dict[str, CameraView] = {}
         self._snapshots: dict[str, bytes] = {}
+        # Decodes the gate's grey picture beside the dispatcher thread's colour decode (started on first use).
+        self._motion_decoder: ThreadPoolExecutor | None = None
         if not self.active:
             return
         assert self.detector is not None
@@ -131,6 +150,7 @@ class ShelfVisionProcessor(Processor):
                 SlotTracker(slots, size, store.store.shelf_low_fill, settings.slots),
                 input_size,
                 decode_reduction(size, input_size),
+                motion_reduction(size, settings.motion.frame_width),
                 next_snapshot=now + settings.snapshot_interval_s,
             )
             if camera.source != MQTT_SOURCE:
@@ -164,6 +184,9 @@ class ShelfVisionProcessor(Processor):
         for view in self.cameras.values():
             if view.capture is not None:
                 view.capture.stop()
+        if self._motion_decoder is not None:
+            self._motion_decoder.shutdown(wait=False)
+            self._motion_decoder = None
 
     # --- frames ---------------------------------------------------------------------------------
 
@@ -183,13 +206,44 @@ class ShelfVisionProcessor(Processor):
                 RejectReason.UNKNOWN_REFERENCE,
                 f"camera {view.camera.id!r} takes its frames from {view.camera.source!r}, not MQTT",
             )
-        return self.process_frame(view, self._decode(view, message.jpeg), now)
+        return self._process_jpeg(view, message.jpeg, now)
+
+    def _process_jpeg(self, view: CameraView, jpeg: bytes, now: float) -> list[Signal]:
+        """One MQTT frame. The gate looks at a small grey decode (1/8 of a 1280 px frame); the detector's
+        colour picture is decoded only when the gate may ask for an inference, and then side by side with
+        the grey one: the entropy decoding both repeat is most of a JPEG's cost, and runs on one core."""
+        confirm = self._wants_confirmation(view, now)
+        if not view.gate.may_infer(now, confirm):
+            return self._judge(
+                view, self._decode_motion(view, jpeg), lambda: self._decode(view, jpeg), now, confirm
+            )
+        if self._motion_decoder is None:
+            self._motion_decoder = ThreadPoolExecutor(1, thread_name_prefix="vision-motion-decode")
+        motion = self._motion_decoder.submit(decode_jpeg, jpeg, view.motion_reduction, True)
+        frame = self._decode(view, jpeg)
+        grey = self._refit_motion(view, jpeg, motion.result())
+        return self._judge(view, grey, lambda: frame, now, confirm)
+
+    def _decode_motion(self, view: CameraView, jpeg: bytes) -> BgrImage:
+        return self._refit_motion(view, jpeg, decode_jpeg(jpeg, view.motion_reduction, grey=True))
+
+    def _refit_motion(self, view: CameraView, jpeg: bytes, grey: BgrImage) -> BgrImage:
+        """The gate's picture at its configured width, re-chosen when the camera sends another size than
+        configured (a 640 px sub-stream at 1/8 would be 80 px wide)."""
+        sent = (grey.shape[1] * view.motion_reduction, grey.shape[0] * view.motion_reduction)
+        fitting = motion_reduction(sent, self.settings.motion.frame_width)
+        if fitting == view.motion_reduction:
+            return grey
+        smaller = fitting < view.motion_reduction
+        view.motion_reduction = fitting
+        return decode_jpeg(jpeg, fitting, grey=True) if smaller else grey
 
     def _decode(self, view: CameraView, jpeg: bytes) -> BgrImage:
         """The frame at the camera's decode reduction, re-chosen when the camera sends another size than
         configured: a 640x360 sub-stream of a 1280x720 camera, decoded at half size, would reach the
         detector at 320x180 and be scaled up into its input."""
         frame = decode_jpeg(jpeg, view.reduction)
+        self.counters["colour_decodes"] += 1
         sent = (frame.shape[1] * view.reduction, frame.shape[0] * view.reduction)
         fitting = decode_reduction(sent, view.input_size)
         if fitting == view.reduction:
@@ -209,20 +263,35 @@ class ShelfVisionProcessor(Processor):
         return decode_jpeg(jpeg, fitting) if smaller else frame
 
     def process_frame(self, view: CameraView, frame: BgrImage, now: float) -> list[Signal]:
-        """One decoded frame of one camera, from MQTT or a capture thread: the whole per-frame pipeline."""
-        view.last_frame = now
-        view.frames += 1
-        self.counters["frames"] += 1
-        confirm = (
+        """One decoded frame of one camera (a capture thread's): the whole per-frame pipeline."""
+        return self._judge(view, frame, lambda: frame, now, self._wants_confirmation(view, now))
+
+    def _wants_confirmation(self, view: CameraView, now: float) -> bool:
+        """A slot change awaits agreeing looks and the last one is `confirm_interval_s` old."""
+        return (
             view.tracker.pending()
             and view.last_inference is not None
             and now - view.last_inference >= self.settings.confirm_interval_s
         )
-        decision = view.gate.update(frame, now, confirm)
+
+    def _judge(
+        self,
+        view: CameraView,
+        motion_frame: BgrImage,
+        colour: Callable[[], BgrImage],
+        now: float,
+        confirm: bool,
+    ) -> list[Signal]:
+        """Gate on `motion_frame` (BGR or grey, any size); infer on `colour()`, asked for only then."""
+        view.last_frame = now
+        view.frames += 1
+        self.counters["frames"] += 1
+        decision = view.gate.update(motion_frame, now, confirm)
         if not decision.infer:
             return []
         assert self.detector is not None
         assert self.class_ids is not None
+        frame = colour()
         detections = self.detector.detect(frame, self.settings.slots.evidence_floors)
         height, width = frame.shape[:2]
         changed = view.tracker.observe(detections, (width, height), self.class_ids, decision.stale_slots)

@@ -106,3 +106,28 @@ def test_an_hour_with_shoppers_reaches_the_detector_rarely() -> None:
     print(f"gating: {inferred} of 3600 frames reached the detector ({share:.1%})")
     assert share <= 0.10
     assert inferred == pytest.approx(1 + 3600 / pass_every_s, abs=2)  # start-up + one per passing shopper
+
+
+@pytest.mark.parametrize("settle_s", [3.0, 0.0])
+def test_may_infer_before_every_inference_and_not_for_most_still_frames(settle_s: float) -> None:
+    """`may_infer`, asked before each frame (sometimes with a confirmation wanted), says yes whenever the
+    frame is then inferred, for every reason, has no effect on the gate, and lets most frames skip the
+    detector's picture."""
+    camera = Camera(seed=3)
+    asked, twin = (gate(settle_s=settle_s, recheck_s=40.0, max_wait_s=15.0) for _ in range(2))
+    rng = np.random.default_rng(3)
+    answers: list[bool] = []
+    reasons: set[InferReason] = set()
+    for t in range(400):
+        # For 4 minutes, 25 s of fidgeting in front of the shelf a minute (a forced look), then stillness.
+        shopper = float(rng.uniform(0, WIDTH)) if t < 240 and t % 60 < 25 else None
+        frame, confirm = camera.frame(shopper_x=shopper), t < 240 and t % 37 == 0
+        may = asked.may_infer(float(t), confirm)
+        decision = asked.update(frame, float(t), confirm)
+
+        assert may or not decision.infer, (t, decision)
+        assert twin.update(frame, float(t), confirm) == decision
+        answers.append(may)
+        reasons |= {decision.reason} if decision.reason else set()
+    assert reasons == set(InferReason)
+    assert 0.6 < answers.count(False) / len(answers) < 0.99

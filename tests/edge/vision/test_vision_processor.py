@@ -103,6 +103,8 @@ def test_frames_become_confirmed_slot_states_with_few_inferences(
     assert processor.counters["frames"] == 10
     assert processor.counters["inferences"] == 2
     assert processor.counters["inferences_confirm"] == 1
+    # The other 8 frames were judged still on the gate's grey decode alone.
+    assert processor.counters["colour_decodes"] == 2
     [signal] = [s for s in later if isinstance(s, ShelfSignal)]
     observation = next(obs for obs in signal.slots if obs.slot == slot3)
     # 30 % product beside 70 % gap, a little more since the gap box counts without its ends (`gap_inset`).
@@ -110,7 +112,9 @@ def test_frames_become_confirmed_slot_states_with_few_inferences(
     assert observation.confidence == 1.0
 
 
-@pytest.mark.parametrize(("sent", "reduction"), [((640, 360), 1), ((2560, 1440), 4)])
+@pytest.mark.parametrize(
+    ("sent", "reduction", "motion_reduction"), [((640, 360), 1, 4), ((2560, 1440), 4, 8)]
+)
 def test_a_camera_sending_another_size_than_configured_is_decoded_to_cover_the_model_input(
     example_store: StoreConfig,
     clock: FakeClock,
@@ -118,6 +122,7 @@ def test_a_camera_sending_another_size_than_configured_is_decoded_to_cover_the_m
     caplog: pytest.LogCaptureFixture,
     sent: tuple[int, int],
     reduction: int,
+    motion_reduction: int,
 ) -> None:
     one, two = camera_slots(example_store)[:2]
     # A 416 x 416 input: the configured 1280 x 720 is decoded at half size (640 x 360) to cover it.
@@ -135,6 +140,8 @@ def test_a_camera_sending_another_size_than_configured_is_decoded_to_cover_the_m
     snapshot = cv2.imread(str(tmp_path / "snaps" / f"{CAMERA}.jpg"))
     assert snapshot.shape[:2] == (360, 640) == (sent[1] // reduction, sent[0] // reduction)
     assert processor.cameras[CAMERA].reduction == reduction
+    # The gate's grey decode, 1/8 of the configured 1280 px, stays at least its 160 px too.
+    assert processor.cameras[CAMERA].motion_reduction == motion_reduction
     assert processor.counters["decode_reduction_changes"] == 1
     assert f"sends {sent[0]}x{sent[1]} frames, configured 1280x720" in caplog.text
     # Slot polygons, drawn on the configured size, scale to the frames.
