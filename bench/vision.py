@@ -197,6 +197,9 @@ class HourResult:
     taken: int = 0
     restocks: int = 0
     idle_ms: list[float] = field(default_factory=list)  # handle() of the frames the detector skipped
+
+    def skipped_p50_ms(self) -> float:
+        return statistics.median(self.idle_ms) if self.idle_ms else float("nan")
     wrong_at_end: list[str] = field(default_factory=list)
 
 
@@ -289,7 +292,7 @@ def print_hour(label: str, result: HourResult) -> None:
         f"false empty: {result.false_empty_occluded} on a hidden slot, {result.false_empty_other} other; "
         f"{result.taken} units taken, {result.restocks} restocks; "
         f"{len(result.wrong_at_end)} slots differ from the truth at the end; "
-        f"a frame the detector skips costs {statistics.median(result.idle_ms):.2f} ms (p50)"
+        f"a frame the detector skips costs {result.skipped_p50_ms():.2f} ms (p50)"
     )
     for line in result.wrong_at_end[:8]:
         print(f"    {line}")
@@ -337,7 +340,7 @@ def main() -> None:
                 "false_empty_occlusion": crowded.false_empty_occluded,
                 "false_empty_other": crowded.false_empty_other,
                 "false_empty_no_shoppers": quiet.false_empty_occluded + quiet.false_empty_other,
-                "skipped_frame_p50_ms": round(statistics.median(crowded.idle_ms), 3),
+                "skipped_frame_p50_ms": round(crowded.skipped_p50_ms(), 3) if crowded.idle_ms else None,
             }
         )
     )
