@@ -193,7 +193,8 @@ class MotionGate:
         target = min(self.settings.frame_width, width)
         size = (target, max(1, round(height * target / width)))
         grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        # A JPEG camera's frames come decoded at the gate's size already.
+        small = grey if (width, height) == size else cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
         # Blur so single-pixel sensor noise and JPEG blocks do not add up to 'motion'.
         return np.asarray(cv2.GaussianBlur(small, (5, 5), 0), dtype=np.uint8)
 

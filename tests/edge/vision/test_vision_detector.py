@@ -14,6 +14,7 @@ from vision_models import ModelFactory, constant_detector_model, to_input
 from edge.vision.detector import (
     DetectorSettings,
     OnnxDetector,
+    ResizeScratch,
     best_class,
     fitted_input_size,
     letterbox,
@@ -54,9 +55,11 @@ def test_letterbox_keeps_aspect_and_pads_grey() -> None:
 
 def test_letterbox_into_a_reused_buffer_matches_opencvs_blob() -> None:
     """The reference is Ultralytics' recipe done the plain way: resize, pad grey 114, blobFromImage.
-    One buffer serves frames of every shape in turn: no stale pixels of the previous frame survive."""
+    One buffer and one scratch serve frames of every shape in turn (a shape twice): no stale pixels of a
+    previous frame survive."""
     rng = np.random.default_rng(3)
     buffer = np.full((1, 3, IMGSZ, IMGSZ), -1.0, dtype=np.float32)
+    scratch = ResizeScratch()
     for height, width in [(100, 400), (400, 100), (333, 1000), (90, 160), (320, 320), (100, 400)]:
         frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         scale = min(IMGSZ / width, IMGSZ / height)
@@ -74,7 +77,7 @@ def test_letterbox_into_a_reused_buffer_matches_opencvs_blob() -> None:
         )
         expected = cv2.dnn.blobFromImage(padded, 1.0 / 255.0, swapRB=True)
 
-        tensor, _ = letterbox(frame, IMGSZ, out=buffer)
+        tensor, _ = letterbox(frame, IMGSZ, out=buffer, scratch=scratch)
 
         assert tensor is buffer
         np.testing.assert_allclose(tensor, expected, atol=1e-6)
