@@ -132,8 +132,8 @@ class ShelfVisionProcessor(Processor):
         self.class_ids = self._class_ids()
         self.cameras: dict[str, CameraView] = {}
         self._snapshots: dict[str, bytes] = {}
-        # Decodes the gate's grey picture beside the dispatcher thread's colour decode (started on first use).
-        self._motion_decoder: ThreadPoolExecutor | None = None
+        # Decodes the detector's colour picture beside the dispatcher thread's grey one (started when needed).
+        self._colour_decoder: ThreadPoolExecutor | None = None
         if not self.active:
             return
         assert self.detector is not None
@@ -184,9 +184,9 @@ class ShelfVisionProcessor(Processor):
         for view in self.cameras.values():
             if view.capture is not None:
                 view.capture.stop()
-        if self._motion_decoder is not None:
-            self._motion_decoder.shutdown(wait=False)
-            self._motion_decoder = None
+        if self._colour_decoder is not None:
+            self._colour_decoder.shutdown(wait=False)
+            self._colour_decoder = None
 
     # --- frames ---------------------------------------------------------------------------------
 
@@ -210,19 +210,19 @@ class ShelfVisionProcessor(Processor):
 
     def _process_jpeg(self, view: CameraView, jpeg: bytes, now: float) -> list[Signal]:
         """One MQTT frame. The gate looks at a small grey decode (1/8 of a 1280 px frame); the detector's
-        colour picture is decoded only when the gate may ask for an inference, and then side by side with
-        the grey one: the entropy decoding both repeat is most of a JPEG's cost, and runs on one core."""
+        colour picture is decoded only when the gate may ask for an inference, and then on a helper thread
+        while this one decodes the grey picture and steps the gate: the entropy decoding both repeat is most
+        of a JPEG's cost and runs on one core, so the gate adds nothing to an inferred frame's latency."""
         confirm = self._wants_confirmation(view, now)
         if not view.gate.may_infer(now, confirm):
             return self._judge(
                 view, self._decode_motion(view, jpeg), lambda: self._decode(view, jpeg), now, confirm
             )
-        if self._motion_decoder is None:
-            self._motion_decoder = ThreadPoolExecutor(1, thread_name_prefix="vision-motion-decode")
-        motion = self._motion_decoder.submit(decode_jpeg, jpeg, view.motion_reduction, True)
-        frame = self._decode(view, jpeg)
-        grey = self._refit_motion(view, jpeg, motion.result())
-        return self._judge(view, grey, lambda: frame, now, confirm)
+        if self._colour_decoder is None:
+            self._colour_decoder = ThreadPoolExecutor(1, thread_name_prefix="vision-colour-decode")
+        colour = self._colour_decoder.submit(decode_jpeg, jpeg, view.reduction)
+        grey = self._decode_motion(view, jpeg)
+        return self._judge(view, grey, lambda: self._fit_colour(view, jpeg, colour.result()), now, confirm)
 
     def _decode_motion(self, view: CameraView, jpeg: bytes) -> BgrImage:
         return self._refit_motion(view, jpeg, decode_jpeg(jpeg, view.motion_reduction, grey=True))
@@ -239,10 +239,12 @@ class ShelfVisionProcessor(Processor):
         return decode_jpeg(jpeg, fitting, grey=True) if smaller else grey
 
     def _decode(self, view: CameraView, jpeg: bytes) -> BgrImage:
+        return self._fit_colour(view, jpeg, decode_jpeg(jpeg, view.reduction))
+
+    def _fit_colour(self, view: CameraView, jpeg: bytes, frame: BgrImage) -> BgrImage:
         """The frame at the camera's decode reduction, re-chosen when the camera sends another size than
         configured: a 640x360 sub-stream of a 1280x720 camera, decoded at half size, would reach the
         detector at 320x180 and be scaled up into its input."""
-        frame = decode_jpeg(jpeg, view.reduction)
         self.counters["colour_decodes"] += 1
         sent = (frame.shape[1] * view.reduction, frame.shape[0] * view.reduction)
         fitting = decode_reduction(sent, view.input_size)
