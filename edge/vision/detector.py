@@ -173,8 +173,10 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> list[int
     best score first. A box is dropped when its IoU with a better kept one exceeds `iou_threshold`."""
     if len(boxes) == 0:
         return []
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], axis=1).astype(np.float64)
-    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(np.float64).tolist(), 0.0, iou_threshold)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], axis=1)
+    # Boxes as lists (OpenCV converts them to Rect2d faster than an array), scores as the float32 array
+    # OpenCV compares them in anyway.
+    kept = cv2.dnn.NMSBoxes(xywh.tolist(), np.ascontiguousarray(scores, dtype=np.float32), 0.0, iou_threshold)
     return list(np.asarray(kept, dtype=np.int64).reshape(-1).tolist())
 
 
