@@ -174,9 +174,8 @@ def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> list[int
     if len(boxes) == 0:
         return []
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], axis=1)
-    # Boxes as lists (OpenCV converts them to Rect2d faster than an array), scores as the float32 array
-    # OpenCV compares them in anyway.
-    kept = cv2.dnn.NMSBoxes(xywh.tolist(), np.ascontiguousarray(scores, dtype=np.float32), 0.0, iou_threshold)
+    # As lists: OpenCV converts them to its Rect2d and float vectors faster than arrays.
+    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou_threshold)
     return list(np.asarray(kept, dtype=np.int64).reshape(-1).tolist())
 
 

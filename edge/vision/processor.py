@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from edge.processors.base import Message, Processor, Rejection, draft
 from edge.vision.annotate import annotated_jpeg
 from edge.vision.capture import MQTT_SOURCE, BgrImage, FrameCapture
 from edge.vision.detector import Detection, OnnxDetector
-from edge.vision.motion import MotionGate
+from edge.vision.motion import GateDecision, MotionGate
 from edge.vision.slots import SlotTracker
 from smartstore.contract.payloads import ShelfSignal, Signal, SlotObservation
 from smartstore.contract.topics import Channel, Kind, Topic
@@ -132,8 +131,8 @@ class ShelfVisionProcessor(Processor):
         self.class_ids = self._class_ids()
         self.cameras: dict[str, CameraView] = {}
         self._snapshots: dict[str, bytes] = {}
-        # Decodes the detector's colour picture beside the dispatcher thread's grey one (started when needed).
-        self._colour_decoder: ThreadPoolExecutor | None = None
+        # Decodes the gate's grey picture and steps the gate beside the dispatcher thread's colour decode.
+        self._gate_helper: ThreadPoolExecutor | None = None
         if not self.active:
             return
         assert self.detector is not None
@@ -184,9 +183,9 @@ class ShelfVisionProcessor(Processor):
         for view in self.cameras.values():
             if view.capture is not None:
                 view.capture.stop()
-        if self._colour_decoder is not None:
-            self._colour_decoder.shutdown(wait=False)
-            self._colour_decoder = None
+        if self._gate_helper is not None:
+            self._gate_helper.shutdown(wait=False)
+            self._gate_helper = None
 
     # --- frames ---------------------------------------------------------------------------------
 
@@ -210,22 +209,30 @@ class ShelfVisionProcessor(Processor):
 
     def _process_jpeg(self, view: CameraView, jpeg: bytes, now: float) -> list[Signal]:
         """One MQTT frame. The gate looks at a small grey decode (1/8 of a 1280 px frame); the detector's
-        colour picture is decoded only when the gate may ask for an inference, and then on a helper thread
-        while this one decodes the grey picture and steps the gate: the entropy decoding both repeat is most
-        of a JPEG's cost and runs on one core, so the gate adds nothing to an inferred frame's latency."""
+        colour picture is decoded only when the gate may ask for an inference, and then by this thread while
+        a helper decodes the grey picture and steps the gate: the entropy decoding both repeat is most of a
+        JPEG's cost and runs on one core, so the gate adds nothing to an inferred frame's latency."""
         confirm = self._wants_confirmation(view, now)
         if not view.gate.may_infer(now, confirm):
-            return self._judge(
-                view, self._decode_motion(view, jpeg), lambda: self._decode(view, jpeg), now, confirm
-            )
-        if self._colour_decoder is None:
-            self._colour_decoder = ThreadPoolExecutor(1, thread_name_prefix="vision-colour-decode")
-        colour = self._colour_decoder.submit(decode_jpeg, jpeg, view.reduction)
-        grey = self._decode_motion(view, jpeg)
-        return self._judge(view, grey, lambda: self._fit_colour(view, jpeg, colour.result()), now, confirm)
+            decision = self._look(view, jpeg, now, confirm)
+            frame = self._decode(view, jpeg) if decision.infer else None
+        else:
+            if self._gate_helper is None:
+                self._gate_helper = ThreadPoolExecutor(1, thread_name_prefix="vision-gate")
+            look = self._gate_helper.submit(self._look, view, jpeg, now, confirm)
+            try:
+                frame = self._decode(view, jpeg)
+            finally:
+                wait([look])  # the gate is this thread's again, whatever happened here
+            decision = look.result()
+        self._count_frame(view, now)
+        return self._infer(view, frame, decision, now) if frame is not None and decision.infer else []
 
-    def _decode_motion(self, view: CameraView, jpeg: bytes) -> BgrImage:
-        return self._refit_motion(view, jpeg, decode_jpeg(jpeg, view.motion_reduction, grey=True))
+    def _look(self, view: CameraView, jpeg: bytes, now: float, confirm: bool) -> GateDecision:
+        """The gate's step on the frame's grey decode; on the helper thread for a frame that may be inferred
+        (the dispatcher thread touches neither the gate nor `motion_reduction` meanwhile)."""
+        grey = self._refit_motion(view, jpeg, decode_jpeg(jpeg, view.motion_reduction, grey=True))
+        return view.gate.update(grey, now, confirm)
 
     def _refit_motion(self, view: CameraView, jpeg: bytes, grey: BgrImage) -> BgrImage:
         """The gate's picture at its configured width, re-chosen when the camera sends another size than
@@ -266,7 +273,9 @@ class ShelfVisionProcessor(Processor):
 
     def process_frame(self, view: CameraView, frame: BgrImage, now: float) -> list[Signal]:
         """One decoded frame of one camera (a capture thread's): the whole per-frame pipeline."""
-        return self._judge(view, frame, lambda: frame, now, self._wants_confirmation(view, now))
+        decision = view.gate.update(frame, now, self._wants_confirmation(view, now))
+        self._count_frame(view, now)
+        return self._infer(view, frame, decision, now) if decision.infer else []
 
     def _wants_confirmation(self, view: CameraView, now: float) -> bool:
         """A slot change awaits agreeing looks and the last one is `confirm_interval_s` old."""
@@ -276,24 +285,15 @@ class ShelfVisionProcessor(Processor):
             and now - view.last_inference >= self.settings.confirm_interval_s
         )
 
-    def _judge(
-        self,
-        view: CameraView,
-        motion_frame: BgrImage,
-        colour: Callable[[], BgrImage],
-        now: float,
-        confirm: bool,
-    ) -> list[Signal]:
-        """Gate on `motion_frame` (BGR or grey, any size); infer on `colour()`, asked for only then."""
+    def _count_frame(self, view: CameraView, now: float) -> None:
         view.last_frame = now
         view.frames += 1
         self.counters["frames"] += 1
-        decision = view.gate.update(motion_frame, now, confirm)
-        if not decision.infer:
-            return []
+
+    def _infer(self, view: CameraView, frame: BgrImage, decision: GateDecision, now: float) -> list[Signal]:
+        """The detector on a frame the gate let through and slot states from its boxes: the slots changed."""
         assert self.detector is not None
         assert self.class_ids is not None
-        frame = colour()
         detections = self.detector.detect(frame, self.settings.slots.evidence_floors)
         height, width = frame.shape[:2]
         changed = view.tracker.observe(detections, (width, height), self.class_ids, decision.stale_slots)
