@@ -246,12 +246,10 @@ class ShelfVisionProcessor(Processor):
         return decode_jpeg(jpeg, fitting, grey=True) if smaller else grey
 
     def _decode(self, view: CameraView, jpeg: bytes) -> BgrImage:
-        return self._fit_colour(view, jpeg, decode_jpeg(jpeg, view.reduction))
-
-    def _fit_colour(self, view: CameraView, jpeg: bytes, frame: BgrImage) -> BgrImage:
         """The frame at the camera's decode reduction, re-chosen when the camera sends another size than
         configured: a 640x360 sub-stream of a 1280x720 camera, decoded at half size, would reach the
         detector at 320x180 and be scaled up into its input."""
+        frame = decode_jpeg(jpeg, view.reduction)
         self.counters["colour_decodes"] += 1
         sent = (frame.shape[1] * view.reduction, frame.shape[0] * view.reduction)
         fitting = decode_reduction(sent, view.input_size)
