@@ -196,11 +196,11 @@ class HourResult:
     false_empty_other: int = 0
     taken: int = 0
     restocks: int = 0
+    wrong_at_end: list[str] = field(default_factory=list)
     idle_ms: list[float] = field(default_factory=list)  # handle() of the frames the detector skipped
 
     def skipped_p50_ms(self) -> float:
         return statistics.median(self.idle_ms) if self.idle_ms else float("nan")
-    wrong_at_end: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
