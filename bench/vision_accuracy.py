@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.evaluate import EvalSettings, evaluate
-from models.slot_eval import score_slots
+from models.evaluate import EvalSettings, evaluate, score_heldout_slots
 from models.train import SHIPPED_MODEL
 
 TARGET_F1 = 0.97
@@ -43,17 +42,7 @@ def score_set(
         work=args.work,
     )
     report = evaluate(settings).as_json()
-    slots = score_slots(
-        settings.model,
-        args.count,
-        seed,
-        args.imgsz,
-        settings.families,
-        supersample=supersample,
-        oblique=oblique,
-        detector_settings=settings.edge,
-        fill_settings=settings.slots,
-    )
+    slots = score_heldout_slots(settings)
     figures = {
         "ap50_product": report["classes"]["product"]["ap50"],
         "ap50_gap": report["classes"]["gap"]["ap50"],

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 import cv2
 from pydantic import BaseModel, ValidationError
 
-from models.evaluate import EvalSettings, evaluate
+from models.evaluate import EvalSettings, evaluate, score_heldout_slots
 from models.export import export_onnx
-from models.slot_eval import SlotRecord, score_slots
+from models.slot_eval import SlotRecord
 from models.synth.dataset import SynthSettings, image_seed, write_dataset
 from models.synth.pipeline import annotated, synthesize
 from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES
@@ -256,18 +256,7 @@ def _eval(args: argparse.Namespace) -> int:
     if settings.synth_count is not None:
         # Generated held-out sets also know their planogram slots: score out-of-stock as the edge sees it.
         records: list[SlotRecord] | None = [] if args.slot_records else None
-        slots = score_slots(
-            settings.model,
-            settings.synth_count,
-            settings.seed,
-            settings.imgsz,
-            settings.families,
-            supersample=settings.supersample,
-            oblique=settings.oblique,
-            detector_settings=settings.edge,
-            fill_settings=settings.slots,
-            records=records,
-        )
+        slots = score_heldout_slots(settings, records)
         if records is not None:
             args.slot_records.parent.mkdir(parents=True, exist_ok=True)
             args.slot_records.write_text("".join(json.dumps(record.as_json()) + "\n" for record in records))

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from edge.vision.detector import DetectorSettings, OnnxDetector
 from edge.vision.slots import SlotFillSettings
 from models.data_source import DataSource
+from models.slot_eval import SlotRecord, SlotScore, score_slots
 from models.synth.dataset import Oblique, Supersample, SynthSettings, generator_fingerprint, write_dataset
 from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES
 
@@ -273,3 +274,22 @@ def evaluate(settings: EvalSettings) -> EvalReport:
     )
     logger.info("evaluated %s on %s images: mAP50 %.3f", settings.model, report.images, report.map50)
     return report
+
+
+def score_heldout_slots(settings: EvalSettings, records: list[SlotRecord] | None = None) -> SlotScore:
+    """Out-of-stock scoring of a generated held-out set (`synth_count`), with the settings' edge thresholds
+    and slot rule: only generated sets know their planogram slots."""
+    if settings.synth_count is None:
+        raise ValueError("slot scoring needs a generated held-out set (synth_count)")
+    return score_slots(
+        settings.model,
+        settings.synth_count,
+        settings.seed,
+        settings.imgsz,
+        settings.families,
+        supersample=settings.supersample,
+        oblique=settings.oblique,
+        detector_settings=settings.edge,
+        fill_settings=settings.slots,
+        records=records,
+    )
