@@ -19,6 +19,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt
 
 COPY smartstore ./smartstore
+# smartstore/gateway etc. are links to these folders: the wheel holds them as smartstore.gateway, ...
 COPY gateway ./gateway
 COPY edge ./edge
 COPY devices ./devices

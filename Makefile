@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy smartstore gateway edge devices models bench
+	$(BIN)/mypy smartstore bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -38,16 +38,16 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.db.models import AppliedEvent
-from gateway.ingest import SignalConsumer
-from gateway.runtime import GatewayRuntime
-from smartstore.broker import MOSQUITTO_BENCH_CONFIG, MosquittoProcess, free_port
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE, load_store
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.db.models import AppliedEvent
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, load_store
+from smartstore.launcher.broker import MOSQUITTO_BENCH_CONFIG, MosquittoProcess, free_port
 
 WINDOW = 20_000  # QoS 1 messages a publisher keeps in flight at most
 COUNTS_PER_SIGNAL = 2
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     broker.start()
     url = broker.url
     try:
-        db_url = args.db_url or f"sqlite:///{workdir / 'gateway.db'}"
+        db_url = args.db_url or f"sqlite:///{workdir / 'smartstore.gateway.db'}"
         base = baseline_rate(url, args.n)
         print(f"(a) baseline paho subscriber, QoS 1: {base:,.0f} msg/s ({args.n} signals)")
         rate, start_s, applied, expected, consumer = gateway_rate(url, db_url, args.n)

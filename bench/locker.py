@@ -41,16 +41,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.inventory_store import apply_movement
-from gateway.runtime import GatewayRuntime
-from gateway.security import Role, create_api_key
-from smartstore.broker import MOSQUITTO_BENCH_CONFIG, MosquittoProcess, free_port
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE, load_store
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.inventory.store import apply_movement
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Role, create_api_key
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, load_store
+from smartstore.launcher.broker import MOSQUITTO_BENCH_CONFIG, MosquittoProcess, free_port
 
 LOCKER = "locker-bench"
 PRODUCT = "09506000100098"  # not RFID-tagged, locker size S
@@ -235,7 +235,7 @@ def prepare_database(db_url: str, store_file: Path, units: int) -> dict[str, str
 def gateway_child(store_file: Path, db_url: str, mqtt_url: str, port: int, log: Path) -> Iterator[None]:
     command = [
         sys.executable,
-        *("-m", "smartstore.cli", "--log-level", "WARNING", "gateway", "--store", str(store_file)),
+        *("-m", "smartstore.launcher.cli", "--log-level", "WARNING", "gateway", "--store", str(store_file)),
         *("--db-url", db_url, "--mqtt-url", mqtt_url, "--port", str(port), "--gateway-id", "gw-bench"),
     ]
     with log.open("wb") as sink:
@@ -303,7 +303,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="smartstore-bench-locker-"))
     store_file = bench_store(workdir, args.n + 10)
     store = load_store(store_file).store.id
-    db_url = args.db_url or f"sqlite:///{workdir / 'gateway.db'}"
+    db_url = args.db_url or f"sqlite:///{workdir / 'smartstore.gateway.db'}"
     keys = prepare_database(db_url, store_file, units=args.n + 50)
     port = free_port()
     with broker(workdir) as mqtt_url:

@@ -31,14 +31,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devices.sim.epc import sgtin96
-from edge.config import RfidSettings
-from edge.rfid.processor import RfidProcessor
-from smartstore.contract import topics
-from smartstore.contract.payloads import ReadBatch, new_event_id
-from smartstore.contract.topics import Topic
-from smartstore.gtin import make_gtin14
-from smartstore.storeconfig import StoreConfig, parse_store
+from smartstore.devices.sim.epc import sgtin96
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.processor import RfidProcessor
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.gtin import make_gtin14
+from smartstore.kernel.contract.payloads import ReadBatch, new_event_id
+from smartstore.kernel.contract.topics import Topic
+from smartstore.kernel.storeconfig import StoreConfig, parse_store
 
 STORE = "bench-store"
 PRODUCTS = 500

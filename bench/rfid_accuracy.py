@@ -36,17 +36,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devices.sim.rfid import CROSS_ZONE_RSSI, FAR_RSSI_DROP, NEAR_RSSI, WEAKEST_RSSI, ReaderModel
-from devices.sim.runner import Simulator
-from devices.sim.settings import SimSettings
-from devices.sim.world import ItemMove, MoveKind, World
-from edge.config import RfidSettings
-from edge.rfid.processor import RfidProcessor
-from edge.rfid.tags import TagEvent, TagEventKind
-from smartstore.contract import topics
-from smartstore.contract.payloads import DeviceState, DeviceStatus, envelope, new_event_id
-from smartstore.contract.topics import Kind, Topic
-from smartstore.storeconfig import EXAMPLE_STORE, Area, StoreConfig, load_store
+from smartstore.devices.sim.rfid import CROSS_ZONE_RSSI, FAR_RSSI_DROP, NEAR_RSSI, WEAKEST_RSSI, ReaderModel
+from smartstore.devices.sim.runner import Simulator
+from smartstore.devices.sim.settings import SimSettings
+from smartstore.devices.sim.world import ItemMove, MoveKind, World
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.processor import RfidProcessor
+from smartstore.edge.rfid.tags import TagEvent, TagEventKind
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, envelope, new_event_id
+from smartstore.kernel.contract.topics import Kind, Topic
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, Area, StoreConfig, load_store
 
 TWO_YEARS_S = 2 * 365 * 86400.0
 # (reader, start hour, minutes): a shelf reader, the backroom, the exit and another aisle go dark once.

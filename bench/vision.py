@@ -41,17 +41,17 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devices.sim.camera import ShelfCamera
-from edge.config import VisionSettings
-from edge.vision.annotate import annotated_jpeg
-from edge.vision.detector import letterbox
-from edge.vision.motion import MotionSettings
-from edge.vision.processor import ShelfVisionProcessor, decode_jpeg
-from smartstore.contract import topics
-from smartstore.contract.payloads import ShelfSignal, ShelfState
-from smartstore.contract.topics import Topic
-from smartstore.contract.validation import Image
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
+from smartstore.devices.sim.camera import ShelfCamera
+from smartstore.edge.config import VisionSettings
+from smartstore.edge.vision.annotate import annotated_jpeg
+from smartstore.edge.vision.detector import letterbox
+from smartstore.edge.vision.motion import MotionSettings
+from smartstore.edge.vision.processor import ShelfVisionProcessor, decode_jpeg
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState
+from smartstore.kernel.contract.topics import Topic
+from smartstore.kernel.contract.validation import Image
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
 
 CAMERA = "cam-1l"
 START = 1_750_000_000.0

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.evaluate import EvalSettings, evaluate, score_heldout_slots
-from models.train import SHIPPED_MODEL
+from smartstore.models.evaluate import EvalSettings, evaluate, score_heldout_slots
+from smartstore.models.train import SHIPPED_MODEL
 
 TARGET_F1 = 0.97
 

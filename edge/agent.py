@@ -14,20 +14,20 @@ from typing import Protocol, runtime_checkable
 
 import paho.mqtt.client as paho
 
-from edge.config import EdgeSettings
-from edge.deadletters import DeadLetters
-from edge.outbox import Outbox
-from edge.processors.base import DeviceCommand, Message, Processor, Rejection
-from edge.processors.locker_pickups import LockerPickups
-from edge.rfid.event_log import TagEventLog
-from edge.rfid.processor import RfidProcessor
-from edge.vision.processor import ShelfVisionProcessor
-from smartstore.contract import topics
-from smartstore.contract.payloads import DeviceStatus, Signal, WireModel, encode
-from smartstore.contract.topics import Channel, Kind, TelemetryType, Topic, TopicError
-from smartstore.contract.validation import Decoded, Rejected, RejectReason, decode
-from smartstore.mqtt import MqttLink
-from smartstore.storeconfig import StoreConfig
+from smartstore.edge.config import EdgeSettings
+from smartstore.edge.deadletters import DeadLetters
+from smartstore.edge.outbox import Outbox
+from smartstore.edge.processors.base import DeviceCommand, Message, Processor, Rejection
+from smartstore.edge.processors.locker_pickups import LockerPickups
+from smartstore.edge.rfid.event_log import TagEventLog
+from smartstore.edge.rfid.processor import RfidProcessor
+from smartstore.edge.vision.processor import ShelfVisionProcessor
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import DeviceStatus, Signal, WireModel, encode
+from smartstore.kernel.contract.topics import Channel, Kind, TelemetryType, Topic, TopicError
+from smartstore.kernel.contract.validation import Decoded, Rejected, RejectReason, decode
+from smartstore.kernel.mqtt import MqttLink
+from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge.config import EdgeSettings
-from smartstore.storeconfig import StoreConfigError, load_store
+from smartstore.edge.config import EdgeSettings
+from smartstore.kernel.storeconfig import StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def settings_from_args(args: argparse.Namespace) -> EdgeSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.agent import EdgeAgent
+    from smartstore.edge.agent import EdgeAgent
 
     try:
         settings = settings_from_args(args)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from edge.vision.detector import DetectorSettings
-from edge.vision.motion import MotionSettings
-from edge.vision.slots import SlotFillSettings
-from smartstore.contract.topics import check_identifier
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE
+from smartstore.edge.vision.detector import DetectorSettings
+from smartstore.edge.vision.motion import MotionSettings
+from smartstore.edge.vision.slots import SlotFillSettings
+from smartstore.kernel.contract.topics import check_identifier
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 SHIPPED_MODEL_NAME = "shelf-detector.onnx"
 
@@ -72,9 +73,8 @@ class RfidSettings(_Section):
 
 def shipped_model_path() -> Path:
     """The detector packaged with smartstore (`models/shelf-detector.onnx`, package data of `models`)."""
-    import models  # the package's data only: its code (training, torch) is never imported by the edge
-
-    return Path(next(iter(models.__path__))).resolve() / SHIPPED_MODEL_NAME
+    # Package data only: the edge never imports the models component's code (training, torch).
+    return Path(str(files("smartstore.models") / SHIPPED_MODEL_NAME))
 
 
 class VisionSettings(_Section):

@@ -19,11 +19,18 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.config import OutboxSettings
-from smartstore.contract import topics
-from smartstore.contract.payloads import AlertSignal, PickupSignal, ShelfSignal, Signal, StockSignal, encode
-from smartstore.contract.topics import SignalType
-from smartstore.mqtt import MqttLink
+from smartstore.edge.config import OutboxSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
+    AlertSignal,
+    PickupSignal,
+    ShelfSignal,
+    Signal,
+    StockSignal,
+    encode,
+)
+from smartstore.kernel.contract.topics import SignalType
+from smartstore.kernel.mqtt import MqttLink
 
 logger = logging.getLogger(__name__)
 

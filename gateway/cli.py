@@ -8,8 +8,8 @@ from pathlib import Path
 
 import uvicorn
 
-from gateway.config import GatewaySettings
-from smartstore.mqtt import MqttSettings
+from smartstore.gateway.config import GatewaySettings
+from smartstore.kernel.mqtt import MqttSettings
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +42,12 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.api.app import create_app
-    from gateway.catalog import sync_stores
-    from gateway.dashboard_services import DashboardServices
-    from gateway.ingest import SignalConsumer
-    from gateway.locker_link import LockerLink
-    from gateway.runtime import GatewayRuntime
+    from smartstore.gateway.api.app import create_app
+    from smartstore.gateway.ingest.consumer import SignalConsumer
+    from smartstore.gateway.inventory.catalog import sync_stores
+    from smartstore.gateway.lockers.link import LockerLink
+    from smartstore.gateway.restock.services import DashboardServices
+    from smartstore.gateway.runtime import GatewayRuntime
 
     settings = settings_from_args(args)
     if settings.db_url.startswith("sqlite:///") and not settings.db_url.startswith("sqlite:////"):

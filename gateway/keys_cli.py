@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.config import GatewaySettings
-from gateway.db.engine import make_engine, make_sessionmaker
-from gateway.security import ApiKeyError, Role, create_api_key, list_api_keys, revoke_api_key
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.db.engine import make_engine, make_sessionmaker
+from smartstore.gateway.security import ApiKeyError, Role, create_api_key, list_api_keys, revoke_api_key
 
 logger = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.config import GatewaySettings
-from gateway.db.engine import make_engine, make_sessionmaker
-from gateway.events import EventBus
-from gateway.metrics import GatewayMetrics
-from gateway.snapshots import SnapshotStore
-from gateway.telemetry import RfidTelemetryBook
-from smartstore.storeconfig import StoreConfig, load_store
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.db.engine import make_engine, make_sessionmaker
+from smartstore.gateway.events import EventBus
+from smartstore.gateway.monitoring.metrics import GatewayMetrics
+from smartstore.gateway.monitoring.snapshots import SnapshotStore
+from smartstore.gateway.monitoring.telemetry import RfidTelemetryBook
+from smartstore.kernel.storeconfig import StoreConfig, load_store
 
 if TYPE_CHECKING:
-    from gateway.locker_link import LockerLink
+    from smartstore.gateway.lockers.link import LockerLink
 
 
 @dataclass

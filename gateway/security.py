@@ -45,8 +45,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.models import ApiKey
-from smartstore.contract.topics import check_identifier
+from smartstore.gateway.db.models import ApiKey
+from smartstore.kernel.contract.topics import check_identifier
 
 logger = logging.getLogger(__name__)
 

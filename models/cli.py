@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 import cv2
 from pydantic import BaseModel, ValidationError
 
-from models.evaluate import EvalSettings, evaluate, score_heldout_slots
-from models.export import export_onnx
-from models.slot_eval import SlotRecord
-from models.synth.dataset import SynthSettings, image_seed, write_dataset
-from models.synth.pipeline import annotated, synthesize
-from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES
-from models.train import SHIPPED_MODEL, TrainSettings, train
+from smartstore.models.evaluate import EvalSettings, evaluate, score_heldout_slots
+from smartstore.models.export import export_onnx
+from smartstore.models.slot_eval import SlotRecord
+from smartstore.models.synth.dataset import SynthSettings, image_seed, write_dataset
+from smartstore.models.synth.pipeline import annotated, synthesize
+from smartstore.models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES, TRAIN_FAMILIES
+from smartstore.models.train import SHIPPED_MODEL, TrainSettings, train
 
 OBLIQUE_HELP = "share of images looking along the aisle at a receding shelf (0 to 1)"
 

@@ -15,12 +15,18 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from edge.vision.detector import DetectorSettings, OnnxDetector
-from edge.vision.slots import SlotFillSettings
-from models.data_source import DataSource
-from models.slot_eval import SlotRecord, SlotScore, score_slots
-from models.synth.dataset import Oblique, Supersample, SynthSettings, generator_fingerprint, write_dataset
-from models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES
+from smartstore.edge.vision.detector import DetectorSettings, OnnxDetector
+from smartstore.edge.vision.slots import SlotFillSettings
+from smartstore.models.data_source import DataSource
+from smartstore.models.slot_eval import SlotRecord, SlotScore, score_slots
+from smartstore.models.synth.dataset import (
+    Oblique,
+    Supersample,
+    SynthSettings,
+    generator_fingerprint,
+    write_dataset,
+)
+from smartstore.models.synth.scene import BACKGROUND_FAMILIES, HELDOUT_FAMILIES
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge.vision.detector import ModelShape, parse_names
-from models.offline import import_ultralytics, refuse_network
+from smartstore.edge.vision.detector import ModelShape, parse_names
+from smartstore.models.offline import import_ultralytics, refuse_network
 
 logger = logging.getLogger(__name__)
 

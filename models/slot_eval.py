@@ -12,13 +12,13 @@ from typing import Any, Literal, Self
 import cv2
 import numpy as np
 
-from edge.vision.detector import DetectorSettings, OnnxDetector, letterbox_scale
-from edge.vision.slots import SlotFillSettings, SlotRaster
-from models.synth.camera import warp_boxes
-from models.synth.dataset import image_seed
-from models.synth.pipeline import synthesize_scene
-from models.synth.scene import Rect, Scene, SlotTruth
-from smartstore.storeconfig import Slot
+from smartstore.edge.vision.detector import DetectorSettings, OnnxDetector, letterbox_scale
+from smartstore.edge.vision.slots import SlotFillSettings, SlotRaster
+from smartstore.kernel.storeconfig import Slot
+from smartstore.models.synth.camera import warp_boxes
+from smartstore.models.synth.dataset import image_seed
+from smartstore.models.synth.pipeline import synthesize_scene
+from smartstore.models.synth.scene import Rect, Scene, SlotTruth
 
 logger = logging.getLogger(__name__)
 

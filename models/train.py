@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from models.data_source import DataSource
-from models.export import ExportedModel, export_onnx
-from models.offline import import_ultralytics, refuse_network
-from models.synth.dataset import Oblique, Supersample, SynthSettings, write_dataset
-from models.synth.scene import TRAIN_FAMILIES
+from smartstore.models.data_source import DataSource
+from smartstore.models.export import ExportedModel, export_onnx
+from smartstore.models.offline import import_ultralytics, refuse_network
+from smartstore.models.synth.dataset import Oblique, Supersample, SynthSettings, write_dataset
+from smartstore.models.synth.scene import TRAIN_FAMILIES
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from smartstore.broker import free_port, wait_for_listener
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
+from smartstore.launcher.broker import free_port, wait_for_listener
 
 REQUIRE_SERVICES = os.environ.get("SMARTSTORE_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("SMARTSTORE_TEST_PG")
@@ -114,11 +114,11 @@ def _postgres_schema_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: SQLite in a temp dir, and PostgreSQL in a private schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'gateway.db'}"
+        yield f"sqlite:///{tmp_path / 'smartstore.gateway.db'}"
     else:
         yield from _postgres_schema_url()
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'gateway.db'}"
+    return f"sqlite:///{tmp_path / 'smartstore.gateway.db'}"

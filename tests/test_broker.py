@@ -12,16 +12,8 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartstore.broker import (
-    BrokerStartError,
-    EmbeddedBroker,
-    MosquittoProcess,
-    ephemeral_port_floor,
-    free_port,
-    start_local_broker,
-)
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     DeviceState,
     DeviceStatus,
     ReadBatch,
@@ -30,8 +22,16 @@ from smartstore.contract.payloads import (
     envelope,
     utc_now,
 )
-from smartstore.contract.validation import Decoded, decode
-from smartstore.mqtt import MqttLink, MqttSettings
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
+from smartstore.launcher.broker import (
+    BrokerStartError,
+    EmbeddedBroker,
+    MosquittoProcess,
+    ephemeral_port_floor,
+    free_port,
+    start_local_broker,
+)
 
 STORE = "store-test"
 

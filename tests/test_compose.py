@@ -22,10 +22,10 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartstore.broker import free_port
-from smartstore.cli import COMMANDS, build_parser
-from smartstore.contract import topics
-from smartstore.contract.topics import SignalType, TelemetryType
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.topics import SignalType, TelemetryType
+from smartstore.launcher.broker import free_port
+from smartstore.launcher.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -100,7 +100,8 @@ def test_every_mounted_host_file_exists() -> None:
 def test_store_file_is_the_example_and_valid() -> None:
     for name in smartstore_services():
         assert (
-            bind_mounts(SERVICES[name])["/config/store.yaml"] == ROOT / "smartstore/data/example-store.yaml"
+            bind_mounts(SERVICES[name])["/config/store.yaml"]
+            == ROOT / "smartstore/kernel/data/example-store.yaml"
         )
 
 

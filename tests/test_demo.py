@@ -19,14 +19,20 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartstore.broker import free_port
-from smartstore.contract import topics
-from smartstore.contract.payloads import new_event_id, utc_now
-from smartstore.storeconfig import EXAMPLE_STORE, load_store
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import new_event_id, utc_now
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, load_store
+from smartstore.launcher.broker import free_port
 
 pytestmark = pytest.mark.slow
 
-NEEDED = ("gateway.ingest", "gateway.api.app", "gateway.catalog", "devices.sim.cli", "edge.cli")
+NEEDED = (
+    "smartstore.gateway.ingest.consumer",
+    "smartstore.gateway.api.app",
+    "smartstore.gateway.inventory.catalog",
+    "smartstore.devices.sim.cli",
+    "smartstore.edge.cli",
+)
 ADMIN_KEY = "ssk_demoadm1_" + "A1b2C3d4E5" * 4
 INTEGRATOR_KEY = "ssk_demoint1_" + "Z9y8X7w6V5" * 4
 DURATION_S = 45
@@ -85,7 +91,7 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
     http_port, mqtt_port = free_port(), free_port()
     command = [
         sys.executable,
-        *("-m", "smartstore.cli", "demo", "--duration", str(DURATION_S)),
+        *("-m", "smartstore.launcher.cli", "demo", "--duration", str(DURATION_S)),
         *("--http-port", str(http_port), "--mqtt-port", str(mqtt_port), "--data-dir", str(data_dir)),
         *("--order-every", "8"),
     ]
@@ -218,4 +224,4 @@ def test_demo_runs_a_store_end_to_end(demo: RunningDemo) -> None:
     assert exit_code == 0, demo.diagnostics()
     for name in ("gateway", "edge", "sim"):
         assert (demo.data_dir / "logs" / f"{name}.log").stat().st_size > 0
-    assert (demo.data_dir / "gateway.db").exists()
+    assert (demo.data_dir / "smartstore.gateway.db").exists()

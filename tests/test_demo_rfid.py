@@ -25,12 +25,18 @@ import pytest
 import yaml
 from test_demo import RunningDemo, free_port, poll
 
-from edge.rfid.state import load_state
-from smartstore.storeconfig import EXAMPLE_STORE, Area, StoreConfig, load_store
+from smartstore.edge.rfid.state import load_state
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, Area, StoreConfig, load_store
 
 pytestmark = pytest.mark.slow
 
-NEEDED = ("gateway.ingest", "gateway.api.app", "devices.sim.cli", "edge.cli", "edge.rfid.processor")
+NEEDED = (
+    "smartstore.gateway.ingest.consumer",
+    "smartstore.gateway.api.app",
+    "smartstore.devices.sim.cli",
+    "smartstore.edge.cli",
+    "smartstore.edge.rfid.processor",
+)
 MANAGER_KEY = "ssk_demomgr1_" + "M4n4g3rK3y" * 4
 INTEGRATOR_KEY = "ssk_demoint1_" + "Z9y8X7w6V5" * 4
 SPEED = 60.0  # the demo's default: one sim minute per real second
@@ -73,7 +79,7 @@ def demo(tmp_path: Path) -> Iterator[RunningDemo]:
     outage = f"{UNPLUGGED}@{OUTAGE_AT_S * SPEED:g}+{OUTAGE_S * SPEED:g}"
     command = [
         sys.executable,
-        *("-m", "smartstore.cli", "demo", "--duration", str(DURATION_S), "--speed", f"{SPEED:g}"),
+        *("-m", "smartstore.launcher.cli", "demo", "--duration", str(DURATION_S), "--speed", f"{SPEED:g}"),
         *("--http-port", str(http_port), "--mqtt-port", str(mqtt_port), "--data-dir", str(data_dir)),
         *("--store", str(store_file), "--outage", outage),
     ]

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from smartstore.storeconfig import Slot
+from smartstore.kernel.storeconfig import Slot
 
 # (cx, cy, w, h, class, score) in model input pixels
 Candidate = tuple[float, float, float, float, int, float]

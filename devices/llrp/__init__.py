@@ -1,7 +1,7 @@
 """Bridge a real LLRP RFID reader (llrpkit) to the smartstore MQTT contract."""
 
-from devices.llrp.bridge import ReaderBridge
-from devices.llrp.settings import (
+from smartstore.devices.llrp.bridge import ReaderBridge
+from smartstore.devices.llrp.settings import (
     BackoffSettings,
     ReaderBridgeSettings,
     UnknownReaderError,

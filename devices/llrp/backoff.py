@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from devices.llrp.settings import BackoffSettings
+from smartstore.devices.llrp.settings import BackoffSettings
 
 
 class Backoff:

@@ -9,8 +9,8 @@ from enum import StrEnum
 from llrpkit import TagReport
 from pydantic import ValidationError
 
-from smartstore.contract.payloads import MAX_READS_PER_BATCH, RssiUnit, TagRead, rssi_to_dbm
-from smartstore.contract.validation import describe
+from smartstore.kernel.contract.payloads import MAX_READS_PER_BATCH, RssiUnit, TagRead, rssi_to_dbm
+from smartstore.kernel.contract.validation import describe
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -13,13 +13,13 @@ from dataclasses import replace
 from llrpkit import LLRPError
 from llrpkit.inventory import TagReport
 
-from devices.llrp.backoff import Backoff
-from devices.llrp.batching import ReadAggregator, RejectedRead
-from devices.llrp.session import ReaderIdentity, run_session
-from devices.llrp.settings import ReaderBridgeSettings
-from devices.llrp.status import ReaderLink, ReaderState
-from smartstore.contract import topics
-from smartstore.contract.payloads import ReadBatch, RssiUnit, encode, envelope
+from smartstore.devices.llrp.backoff import Backoff
+from smartstore.devices.llrp.batching import ReadAggregator, RejectedRead
+from smartstore.devices.llrp.session import ReaderIdentity, run_session
+from smartstore.devices.llrp.settings import ReaderBridgeSettings
+from smartstore.devices.llrp.status import ReaderLink, ReaderState
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import ReadBatch, RssiUnit, encode, envelope
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from devices.llrp.bridge import ReaderBridge
-from devices.llrp.settings import ReaderBridgeSettings, UnknownReaderError, settings_for_reader
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
+from smartstore.devices.llrp.bridge import ReaderBridge
+from smartstore.devices.llrp.settings import ReaderBridgeSettings, UnknownReaderError, settings_for_reader
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
 

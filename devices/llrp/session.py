@@ -15,8 +15,8 @@ from llrpkit.client import check_status
 from llrpkit.inventory import TagReport, build_rospec
 from llrpkit.protocol import LLRPMessage, enums, messages, params
 
-from devices.llrp.batching import ReadRejectReason, RejectedRead
-from devices.llrp.settings import ReaderBridgeSettings
+from smartstore.devices.llrp.batching import ReadRejectReason, RejectedRead
+from smartstore.devices.llrp.settings import ReaderBridgeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smartstore.contract.payloads import Identifier
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.payloads import Identifier
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 class _Model(BaseModel):

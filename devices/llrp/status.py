@@ -10,8 +10,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from smartstore.contract.payloads import DeviceState, DeviceStatus, envelope
-from smartstore.mqtt import MqttLink, MqttSettings
+from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, envelope
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from pydantic import ValidationError
 
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     KeypadEntry,
     LockerEvent,
     LockerEventType,
@@ -22,10 +22,10 @@ from smartstore.contract.payloads import (
     envelope,
     parse_locker_request,
 )
-from smartstore.contract.validation import Decoded, decode
-from smartstore.mqtt import MqttLink, MqttSettings
-from smartstore.pickup_codes import CodeFormatError, normalise_code
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
+from smartstore.kernel.pickup_codes import CodeFormatError, normalise_code
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

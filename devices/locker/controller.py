@@ -10,7 +10,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from smartstore.contract.payloads import LockerEventType
+from smartstore.kernel.contract.payloads import LockerEventType
 
 logger = logging.getLogger(__name__)
 

@@ -12,19 +12,19 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 from pydantic import BaseModel, ConfigDict, Field
 
-from devices.locker.controller import (
+from smartstore.devices.locker.controller import (
     ControllerSettings,
     KeypadPress,
     LockBoard,
     LockerController,
     LockerOutput,
 )
-from devices.locker.wire import to_message
-from smartstore.contract import topics
-from smartstore.contract.payloads import LockerCommand
-from smartstore.contract.validation import Decoded, Rejected, decode
-from smartstore.mqtt import MqttLink, MqttSettings
-from smartstore.storeconfig import Locker
+from smartstore.devices.locker.wire import to_message
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import LockerCommand
+from smartstore.kernel.contract.validation import Decoded, Rejected, decode
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
+from smartstore.kernel.storeconfig import Locker
 
 logger = logging.getLogger(__name__)
 

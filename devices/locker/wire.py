@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from devices.locker.controller import CommandReply, DoorEvent, KeypadPress, LockerOutput
-from smartstore.contract import topics
-from smartstore.contract.payloads import KeypadEntry, LockerAck, LockerEvent, WireModel, encode, envelope
+from smartstore.devices.locker.controller import CommandReply, DoorEvent, KeypadPress, LockerOutput
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
+    KeypadEntry,
+    LockerAck,
+    LockerEvent,
+    WireModel,
+    encode,
+    envelope,
+)
 
 
 def to_message(store: str, locker: str, output: LockerOutput, seq: int) -> tuple[str, bytes]:

@@ -1,6 +1,6 @@
 """A seeded simulated store that publishes on the MQTT contract like real devices and writes ground truth."""
 
-from devices.sim.runner import Simulator, SimulatorError
-from devices.sim.settings import Outage, SimSettings
+from smartstore.devices.sim.runner import Simulator, SimulatorError
+from smartstore.devices.sim.settings import Outage, SimSettings
 
 __all__ = ["Outage", "SimSettings", "Simulator", "SimulatorError"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 
-from devices.sim.scheduler import EventQueue
-from devices.sim.settings import WorldSettings
-from devices.sim.world import Item, Location, Reason, World
+from smartstore.devices.sim.scheduler import EventQueue
+from smartstore.devices.sim.settings import WorldSettings
+from smartstore.devices.sim.world import Item, Location, Reason, World
 
 DAY_S = 24 * 3600.0
 

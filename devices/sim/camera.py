@@ -11,12 +11,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from devices.sim.camera_occluders import OccluderBank, OccluderSprite
-from devices.sim.camera_scene import CameraLayout, SlotLayout, camera_layout, visible_facings
-from models.synth.degrade import degrade
-from models.synth.products import draw_product
-from models.synth.render import render_planar
-from smartstore.storeconfig import Camera, Shelf
+from smartstore.devices.sim.camera_occluders import OccluderBank, OccluderSprite
+from smartstore.devices.sim.camera_scene import CameraLayout, SlotLayout, camera_layout, visible_facings
+from smartstore.kernel.storeconfig import Camera, Shelf
+from smartstore.models.synth.degrade import degrade
+from smartstore.models.synth.products import draw_product
+from smartstore.models.synth.render import render_planar
 
 logger = logging.getLogger(__name__)
 

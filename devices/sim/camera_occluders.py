@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from devices.sim.camera_scene import CameraLayout
-from models.synth.degrade import degrade
-from models.synth.render import render_planar
-from models.synth.scene import Bgr, Occluder, hsv_colour
+from smartstore.devices.sim.camera_scene import CameraLayout
+from smartstore.models.synth.degrade import degrade
+from smartstore.models.synth.render import render_planar
+from smartstore.models.synth.scene import Bgr, Occluder, hsv_colour
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from models.synth.degrade import Degradation
-from models.synth.scene import (
+from smartstore.kernel.storeconfig import Camera, Shelf, Slot
+from smartstore.models.synth.degrade import Degradation
+from smartstore.models.synth.scene import (
     TRAIN_FAMILIES,
     Item,
     ItemKind,
@@ -21,7 +22,6 @@ from models.synth.scene import (
     Scene,
     generate_scene,
 )
-from smartstore.storeconfig import Camera, Shelf, Slot
 
 logger = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from devices.sim.runner import Simulator, SimulatorError
-from devices.sim.settings import Outage, SimSettings
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
+from smartstore.devices.sim.runner import Simulator, SimulatorError
+from smartstore.devices.sim.settings import Outage, SimSettings
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
 

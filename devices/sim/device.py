@@ -6,8 +6,8 @@ import logging
 import socket
 import threading
 
-from smartstore.contract import topics
-from smartstore.mqtt import MessageHandler, MqttLink, MqttSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MessageHandler, MqttLink, MqttSettings
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smartstore.gtin import is_valid_gtin14
+from smartstore.kernel.contract.gtin import is_valid_gtin14
 
 SGTIN96_HEADER = 0x30
 FILTER_POS_ITEM = 1

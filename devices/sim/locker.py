@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
-from devices.locker.controller import (
+from smartstore.devices.locker.controller import (
     CommandReply,
     ControllerSettings,
     DoorEvent,
@@ -17,11 +17,11 @@ from devices.locker.controller import (
     LockerOutput,
     Sensors,
 )
-from devices.sim.scheduler import EventQueue, Timer
-from devices.sim.settings import LockerSettings
-from devices.sim.world import Reason, World
-from smartstore.contract.payloads import LockerRequestPurpose, parse_locker_request
-from smartstore.storeconfig import Locker
+from smartstore.devices.sim.scheduler import EventQueue, Timer
+from smartstore.devices.sim.settings import LockerSettings
+from smartstore.devices.sim.world import Reason, World
+from smartstore.kernel.contract.payloads import LockerRequestPurpose, parse_locker_request
+from smartstore.kernel.storeconfig import Locker
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from devices.sim.settings import ReaderSettings
-from devices.sim.world import World
-from smartstore.contract.payloads import TagRead
-from smartstore.storeconfig import Reader, StoreConfig
+from smartstore.devices.sim.settings import ReaderSettings
+from smartstore.devices.sim.world import World
+from smartstore.kernel.contract.payloads import TagRead
+from smartstore.kernel.storeconfig import Reader, StoreConfig
 
 NEAR_RSSI = (-62.0, -45.0)
 FAR_RSSI_DROP = (4.0, 12.0)

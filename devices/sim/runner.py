@@ -13,18 +13,18 @@ from datetime import datetime, timedelta
 
 import paho.mqtt.client as paho
 
-from devices.locker.wire import to_message
-from devices.sim.activity import StoreActivity
-from devices.sim.camera import ShelfCamera
-from devices.sim.device import SimDevice
-from devices.sim.locker import LockerBank
-from devices.sim.rfid import ReaderModel
-from devices.sim.scheduler import EventQueue
-from devices.sim.settings import SimSettings
-from devices.sim.truth import TruthWriter, snapshot
-from devices.sim.world import ItemMove, World
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.devices.locker.wire import to_message
+from smartstore.devices.sim.activity import StoreActivity
+from smartstore.devices.sim.camera import ShelfCamera
+from smartstore.devices.sim.device import SimDevice
+from smartstore.devices.sim.locker import LockerBank
+from smartstore.devices.sim.rfid import ReaderModel
+from smartstore.devices.sim.scheduler import EventQueue
+from smartstore.devices.sim.settings import SimSettings
+from smartstore.devices.sim.truth import TruthWriter, snapshot
+from smartstore.devices.sim.world import ItemMove, World
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     MAX_READS_PER_BATCH,
     LockerCommand,
     ReadBatch,
@@ -32,8 +32,8 @@ from smartstore.contract.payloads import (
     envelope,
     utc_now,
 )
-from smartstore.contract.validation import Decoded, Rejected, decode
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.validation import Decoded, Rejected, decode
+from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 

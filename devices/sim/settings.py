@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from smartstore.mqtt import MqttSettings
+from smartstore.kernel.mqtt import MqttSettings
 
 _OUTAGE = re.compile(
     r"^(?P<device>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})@(?P<start>[0-9.]+)\+(?P<duration>[0-9.]+)$"

@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from devices.sim.world import World
-from smartstore.contract.payloads import ShelfState
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim.world import World
+from smartstore.kernel.contract.payloads import ShelfState
+from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from devices.sim.epc import sgtin96
-from devices.sim.scheduler import EventQueue, Timer
-from devices.sim.settings import WorldSettings
-from smartstore.storeconfig import Area, StoreConfig
+from smartstore.devices.sim.epc import sgtin96
+from smartstore.devices.sim.scheduler import EventQueue, Timer
+from smartstore.devices.sim.settings import WorldSettings
+from smartstore.kernel.storeconfig import Area, StoreConfig
 
 COMPANY_PREFIX_LENGTH = 7
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from edge.lockers.doors import Compartment
-from edge.processors.base import draft
-from smartstore.contract.payloads import AlertSignal, Severity
+from smartstore.edge.lockers.doors import Compartment
+from smartstore.edge.processors.base import draft
+from smartstore.kernel.contract.payloads import AlertSignal, Severity
 
 
 def door_alert_cause(locker: str, compartment: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartstore.contract.payloads import LockerRequestPurpose, parse_locker_request
+from smartstore.kernel.contract.payloads import LockerRequestPurpose, parse_locker_request
 
 
 @dataclass(slots=True)

@@ -6,8 +6,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from smartstore.contract.payloads import LockerManifest, ManifestOrder, PickupLine
-from smartstore.pickup_codes import verify_code
+from smartstore.kernel.contract.payloads import LockerManifest, ManifestOrder, PickupLine
+from smartstore.kernel.pickup_codes import verify_code
 
 logger = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge.lockers.doors import Compartment
-from edge.lockers.orders import OrderBook, UsedOrder
-from edge.lockers.throttle import KeypadThrottle
-from smartstore.contract.payloads import LockerManifest
+from smartstore.edge.lockers.doors import Compartment
+from smartstore.edge.lockers.orders import OrderBook, UsedOrder
+from smartstore.edge.lockers.throttle import KeypadThrottle
+from smartstore.kernel.contract.payloads import LockerManifest
 
 logger = logging.getLogger(__name__)
 

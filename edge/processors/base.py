@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from smartstore.contract.payloads import DeviceStatus, Signal, WireModel, envelope
-from smartstore.contract.topics import Topic
-from smartstore.contract.validation import Decoded, Image
+from smartstore.kernel.contract.payloads import DeviceStatus, Signal, WireModel, envelope
+from smartstore.kernel.contract.topics import Topic
+from smartstore.kernel.contract.validation import Decoded, Image
 
 Message = Decoded | Image
 

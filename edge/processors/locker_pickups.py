@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from edge.config import LockerSettings
-from edge.lockers import state as state_file
-from edge.lockers.alerts import (
+from smartstore.edge.config import LockerSettings
+from smartstore.edge.lockers import state as state_file
+from smartstore.edge.lockers.alerts import (
     clear_alert,
     door_alert_cause,
     empty_cause,
@@ -16,13 +16,13 @@ from edge.lockers.alerts import (
     raise_alert,
     unexpected_item_cause,
 )
-from edge.lockers.doors import Compartment, DoorCycle
-from edge.lockers.orders import OrderBook, UsedOrder
-from edge.lockers.state import LockerState
-from edge.lockers.throttle import KeypadThrottle
-from edge.processors.base import DeviceCommand, Message, Processor, Rejection, draft
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.edge.lockers.doors import Compartment, DoorCycle
+from smartstore.edge.lockers.orders import OrderBook, UsedOrder
+from smartstore.edge.lockers.state import LockerState
+from smartstore.edge.lockers.throttle import KeypadThrottle
+from smartstore.edge.processors.base import DeviceCommand, Message, Processor, Rejection, draft
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     AlertSignal,
     KeypadEntry,
     LockerAck,
@@ -37,9 +37,9 @@ from smartstore.contract.payloads import (
     locker_request,
     parse_locker_request,
 )
-from smartstore.contract.topics import Channel, Kind, Topic
-from smartstore.contract.validation import Decoded, RejectReason
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.topics import Channel, Kind, Topic
+from smartstore.kernel.contract.validation import Decoded, RejectReason
+from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 

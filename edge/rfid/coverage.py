@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge.rfid.zones import ZoneTable
+from smartstore.edge.rfid.zones import ZoneTable
 
 # How fast a reader's learned report interval follows the gaps it really shows.
 _GAP_SMOOTHING = 0.2

@@ -9,7 +9,7 @@ from enum import StrEnum
 from epcpy.epc_schemes.sgtin import SGTIN
 from epcpy.utils.parsers import hex_to_tag_encodable
 
-from smartstore.gtin import is_valid_gtin14
+from smartstore.kernel.contract.gtin import is_valid_gtin14
 
 # The contract's EpcHex: 8..128 hex digits; readers send upper or lower case.
 _HEX = re.compile(r"[0-9A-Fa-f]{8,128}")

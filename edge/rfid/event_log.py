@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge.rfid.tags import TagEvent
+from smartstore.edge.rfid.tags import TagEvent
 
 logger = logging.getLogger(__name__)
 

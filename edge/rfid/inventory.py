@@ -10,13 +10,13 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from edge.config import RfidSettings
-from edge.rfid.coverage import Coverage
-from edge.rfid.epc import EpcIdentity
-from edge.rfid.normalize import NormalizedBatch
-from edge.rfid.tags import Cell, DepartReason, TagEvent, TagEventKind, TagRecord, ZoneStats
-from edge.rfid.zones import ZoneRules, ZoneTable
-from smartstore.storeconfig import Departure
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.coverage import Coverage
+from smartstore.edge.rfid.epc import EpcIdentity
+from smartstore.edge.rfid.normalize import NormalizedBatch
+from smartstore.edge.rfid.tags import Cell, DepartReason, TagEvent, TagEventKind, TagRecord, ZoneStats
+from smartstore.edge.rfid.zones import ZoneRules, ZoneTable
+from smartstore.kernel.storeconfig import Departure
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from edge.rfid.epc import EpcCache, EpcGarbage, EpcIdentity
-from edge.rfid.zones import ZoneRules, ZoneTable
-from smartstore.contract.payloads import RSSI_DBM_MAX, RSSI_DBM_MIN, RSSI_SCALE, RssiUnit, rssi_to_dbm
+from smartstore.edge.rfid.epc import EpcCache, EpcGarbage, EpcIdentity
+from smartstore.edge.rfid.zones import ZoneRules, ZoneTable
+from smartstore.kernel.contract.payloads import RSSI_DBM_MAX, RSSI_DBM_MIN, RSSI_SCALE, RssiUnit, rssi_to_dbm
 
 # (identity, zone, RSSI dBm, read time in agent seconds, seen count, antenna port): a plain tuple because
 # hundreds of thousands are made per second.

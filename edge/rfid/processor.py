@@ -16,17 +16,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge.config import RfidSettings
-from edge.processors.base import Message, Processor, Rejection
-from edge.rfid.epc import EpcCache, EpcGarbage
-from edge.rfid.inventory import Changes, TagInventory
-from edge.rfid.normalize import ReadNormalizer, ReadReject
-from edge.rfid.state import load_state, save_state
-from edge.rfid.stock import StockPublisher
-from edge.rfid.tags import TagEvent, TagEventKind
-from edge.rfid.telemetry import TelemetryBuilder
-from edge.rfid.zones import ZoneTable
-from smartstore.contract.payloads import (
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.processors.base import Message, Processor, Rejection
+from smartstore.edge.rfid.epc import EpcCache, EpcGarbage
+from smartstore.edge.rfid.inventory import Changes, TagInventory
+from smartstore.edge.rfid.normalize import ReadNormalizer, ReadReject
+from smartstore.edge.rfid.state import load_state, save_state
+from smartstore.edge.rfid.stock import StockPublisher
+from smartstore.edge.rfid.tags import TagEvent, TagEventKind
+from smartstore.edge.rfid.telemetry import TelemetryBuilder
+from smartstore.edge.rfid.zones import ZoneTable
+from smartstore.kernel.contract.payloads import (
     MAX_READS_PER_BATCH,
     SCHEMA_VERSION,
     DeviceState,
@@ -38,9 +38,9 @@ from smartstore.contract.payloads import (
     Signal,
     encode,
 )
-from smartstore.contract.topics import Channel, Kind, TelemetryType, Topic
-from smartstore.contract.validation import MAX_JSON_BYTES, Decoded, RejectReason, describe
-from smartstore.storeconfig import StoreConfig, StoreConfigError, load_store
+from smartstore.kernel.contract.topics import Channel, Kind, TelemetryType, Topic
+from smartstore.kernel.contract.validation import MAX_JSON_BYTES, Decoded, RejectReason, describe
+from smartstore.kernel.storeconfig import StoreConfig, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge.rfid.epc import EpcIdentity, decode_epc
-from edge.rfid.tags import TagRecord, ZoneStats
+from smartstore.edge.rfid.epc import EpcIdentity, decode_epc
+from smartstore.edge.rfid.tags import TagRecord, ZoneStats
 
 logger = logging.getLogger(__name__)
 

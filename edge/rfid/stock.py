@@ -6,13 +6,20 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from edge.config import RfidSettings
-from edge.processors.base import draft
-from edge.rfid.coverage import Coverage
-from edge.rfid.tags import Cell
-from edge.rfid.zones import ZoneTable
-from smartstore.contract.payloads import AlertSignal, Severity, Signal, StockSignal, StockSource, ZoneCount
-from smartstore.storeconfig import Area
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.processors.base import draft
+from smartstore.edge.rfid.coverage import Coverage
+from smartstore.edge.rfid.tags import Cell
+from smartstore.edge.rfid.zones import ZoneTable
+from smartstore.kernel.contract.payloads import (
+    AlertSignal,
+    Severity,
+    Signal,
+    StockSignal,
+    StockSource,
+    ZoneCount,
+)
+from smartstore.kernel.storeconfig import Area
 
 MAX_COUNTS_PER_SIGNAL = 100_000  # StockSignal.counts max_length
 

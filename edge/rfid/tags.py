@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from edge.rfid.epc import EpcIdentity
+from smartstore.edge.rfid.epc import EpcIdentity
 
 Cell = tuple[str, str]  # (zone, GTIN): one per-zone product count
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
-from edge.rfid.inventory import TagInventory
-from edge.rfid.normalize import ReadNormalizer
-from smartstore.contract.payloads import ReadAges, ReaderSummary, RfidTelemetry, envelope
+from smartstore.edge.rfid.inventory import TagInventory
+from smartstore.edge.rfid.normalize import ReadNormalizer
+from smartstore.kernel.contract.payloads import ReadAges, ReaderSummary, RfidTelemetry, envelope
 
 AGE_LIMITS_S = (5.0, 30.0, 300.0)  # under 5 s, under 30 s, under 5 min, older
 

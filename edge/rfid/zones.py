@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smartstore.storeconfig import Area, Departure, StoreConfig
+from smartstore.kernel.storeconfig import Area, Departure, StoreConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.vision.detector import Detection
-from smartstore.contract.payloads import ShelfState, SlotObservation
-from smartstore.storeconfig import Slot
+from smartstore.edge.vision.detector import Detection
+from smartstore.kernel.contract.payloads import ShelfState, SlotObservation
+from smartstore.kernel.storeconfig import Slot
 
 BgrImage = npt.NDArray[np.uint8]
 Bgr = tuple[int, int, int]

@@ -12,10 +12,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.config import VisionSettings
-from edge.vision.annotate import draw_detections, draw_slots
-from edge.vision.detector import Detection, DetectorSettings, OnnxDetector, letterbox_scale, model_input_size
-from smartstore.storeconfig import Slot, StoreConfigError, load_store
+from smartstore.edge.config import VisionSettings
+from smartstore.edge.vision.annotate import draw_detections, draw_slots
+from smartstore.edge.vision.detector import (
+    Detection,
+    DetectorSettings,
+    OnnxDetector,
+    letterbox_scale,
+    model_input_size,
+)
+from smartstore.kernel.storeconfig import Slot, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
 

@@ -11,17 +11,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.config import VisionSettings
-from edge.processors.base import Message, Processor, Rejection, draft
-from edge.vision.annotate import annotated_jpeg
-from edge.vision.capture import MQTT_SOURCE, BgrImage, FrameCapture
-from edge.vision.detector import Detection, OnnxDetector
-from edge.vision.motion import GateDecision, MotionGate
-from edge.vision.slots import SlotTracker
-from smartstore.contract.payloads import ShelfSignal, Signal, SlotObservation
-from smartstore.contract.topics import Channel, Kind, Topic
-from smartstore.contract.validation import Image, RejectReason
-from smartstore.storeconfig import Camera, Slot, StoreConfig
+from smartstore.edge.config import VisionSettings
+from smartstore.edge.processors.base import Message, Processor, Rejection, draft
+from smartstore.edge.vision.annotate import annotated_jpeg
+from smartstore.edge.vision.capture import MQTT_SOURCE, BgrImage, FrameCapture
+from smartstore.edge.vision.detector import Detection, OnnxDetector
+from smartstore.edge.vision.motion import GateDecision, MotionGate
+from smartstore.edge.vision.slots import SlotTracker
+from smartstore.kernel.contract.payloads import ShelfSignal, Signal, SlotObservation
+from smartstore.kernel.contract.topics import Channel, Kind, Topic
+from smartstore.kernel.contract.validation import Image, RejectReason
+from smartstore.kernel.storeconfig import Camera, Slot, StoreConfig
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.vision.detector import Detection
-from smartstore.contract.payloads import ShelfState, SlotObservation
-from smartstore.storeconfig import Slot
+from smartstore.edge.vision.detector import Detection
+from smartstore.kernel.contract.payloads import ShelfState, SlotObservation
+from smartstore.kernel.storeconfig import Slot
 
 logger = logging.getLogger(__name__)
 

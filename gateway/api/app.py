@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-import dashboard
-from gateway.api.errors import ErrorResponse, install_error_handlers
-from gateway.api.middleware import RequestContextMiddleware, RouteTemplates
-from gateway.api.routes import (
+from smartstore.gateway.api.errors import ErrorResponse, install_error_handlers
+from smartstore.gateway.api.middleware import RequestContextMiddleware, RouteTemplates
+from smartstore.gateway.api.routes import (
     alerts,
     cameras,
     dead_letters,
@@ -30,14 +30,14 @@ from gateway.api.routes import (
     tasks,
     telemetry,
 )
-from gateway.runtime import GatewayRuntime
-from gateway.snapshots import feed_lifespan
+from smartstore.gateway.monitoring.snapshots import feed_lifespan
+from smartstore.gateway.runtime import GatewayRuntime
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-# __path__, not __file__: an editable install may expose `dashboard` as a namespace package.
-DASHBOARD_DIR = Path(next(iter(dashboard.__path__))).resolve() / "static"
+# Package data of smartstore.dashboard, found without importing the dashboard as code.
+DASHBOARD_DIR = Path(str(files("smartstore.dashboard") / "static"))
 
 
 def create_app(

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gateway.api.schemas import UtcDatetime
-from smartstore.contract.payloads import ShelfState
+from smartstore.gateway.api.schemas import UtcDatetime
+from smartstore.kernel.contract.payloads import ShelfState
 
 TaskStateName = Literal["open", "acknowledged", "resolved", "closed"]
 TaskKindName = Literal["restock_from_backroom", "reorder"]

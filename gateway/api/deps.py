@@ -10,10 +10,10 @@ from fastapi import Depends, Request
 from fastapi import Path as PathParam
 from sqlalchemy.orm import Session
 
-from gateway.api.errors import ApiError
-from gateway.runtime import GatewayRuntime
-from gateway.security import Permission, Principal, authenticate
-from smartstore.storeconfig import StoreConfig
+from smartstore.gateway.api.errors import ApiError
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Permission, Principal, authenticate
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 def get_runtime(request: Request) -> GatewayRuntime:

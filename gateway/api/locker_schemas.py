@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.schemas import AnyGtin
-from smartstore.contract.payloads import Identifier
+from smartstore.gateway.api.schemas import AnyGtin
+from smartstore.kernel.contract.payloads import Identifier
 
 OrderStateName = Literal[
     "created", "reserved", "picking", "loaded", "ready", "picked_up", "expired", "cancelled"

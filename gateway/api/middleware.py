@@ -11,8 +11,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.errors import internal_error_response
-from gateway.metrics import GatewayMetrics
+from smartstore.gateway.api.errors import internal_error_response
+from smartstore.gateway.monitoring.metrics import GatewayMetrics
 
 logger = logging.getLogger(__name__)
 

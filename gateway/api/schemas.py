@@ -7,9 +7,9 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from gateway.dbutil import as_utc
-from smartstore.contract.payloads import Identifier, ShelfState
-from smartstore.gtin import to_gtin14
+from smartstore.gateway.db.util import as_utc
+from smartstore.kernel.contract.gtin import to_gtin14
+from smartstore.kernel.contract.payloads import Identifier, ShelfState
 
 ItemT = TypeVar("ItemT")
 MovementType = Literal["sale", "receipt", "adjustment", "count"]

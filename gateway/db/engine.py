@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.models import Base
+from smartstore.gateway.db.models import Base
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

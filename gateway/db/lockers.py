@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gateway.db.models import Base
+from smartstore.gateway.db.models import Base
 
 
 class PickupOrder(Base):
-    """A buy-online-pick-up-in-store order; lifecycle in gateway/orders.py."""
+    """A buy-online-pick-up-in-store order; lifecycle in gateway/lockers/domain.py."""
 
     __tablename__ = "pickup_orders"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, comment="ORD-XXXXXXXX")

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from gateway.db.types import UtcDateTime
+from smartstore.gateway.db.types import UtcDateTime
 
 
 class Base(DeclarativeBase):

@@ -9,7 +9,7 @@ from sqlalchemy import DateTime, Dialect
 from sqlalchemy.sql.operators import OperatorType
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from gateway.dbutil import as_utc
+from smartstore.gateway.db.util import as_utc
 
 
 def to_utc(value: datetime) -> datetime:

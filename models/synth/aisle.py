@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.synth.camera import CameraModel, camera_for_quad
-from models.synth.scene import grey_colour, hsv_colour
+from smartstore.models.synth.camera import CameraModel, camera_for_quad
+from smartstore.models.synth.scene import grey_colour, hsv_colour
 
 # The planar shelf is drawn at the near end's scale, capped so a long stretch stays quick to draw.
 MAX_PLANAR_PIXELS = 5_000_000

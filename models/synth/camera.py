@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.synth.scene import Rect
+from smartstore.models.synth.scene import Rect
 
 OUTLINE_SAMPLES = 24  # points per box side: distortion bends straight edges, so corners alone are not enough
 MIN_BOX_PX = 3.0

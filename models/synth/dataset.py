@@ -16,9 +16,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.synth import CLASS_NAMES, GAP_CLASS
-from models.synth.pipeline import synthesize
-from models.synth.scene import BACKGROUND_FAMILIES, TRAIN_FAMILIES
+from smartstore.models.synth import CLASS_NAMES, GAP_CLASS
+from smartstore.models.synth.pipeline import synthesize
+from smartstore.models.synth.scene import BACKGROUND_FAMILIES, TRAIN_FAMILIES
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.synth import PRODUCT_CLASS
-from models.synth.aisle import aisle_view
-from models.synth.camera import BoxF, CameraModel, random_camera, warp_boxes, warp_image
-from models.synth.degrade import Degradation, degrade, encode_jpeg, random_degradation
-from models.synth.render import render_planar
-from models.synth.scene import TRAIN_FAMILIES, Scene, generate_scene
+from smartstore.models.synth import PRODUCT_CLASS
+from smartstore.models.synth.aisle import aisle_view
+from smartstore.models.synth.camera import BoxF, CameraModel, random_camera, warp_boxes, warp_image
+from smartstore.models.synth.degrade import Degradation, degrade, encode_jpeg, random_degradation
+from smartstore.models.synth.render import render_planar
+from smartstore.models.synth.scene import TRAIN_FAMILIES, Scene, generate_scene
 
 # width / height of the frames: phone portraits, landscape shelf cameras, square crops
 ASPECTS: tuple[float, ...] = (0.75, 0.75, 1.0, 4 / 3, 4 / 3, 16 / 9)

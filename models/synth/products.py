@@ -7,7 +7,7 @@ import random
 import cv2
 import numpy as np
 
-from models.synth.scene import Bgr, ProductLook, Rect
+from smartstore.models.synth.scene import Bgr, ProductLook, Rect
 
 
 def _scale(colour: Bgr, factor: float) -> Bgr:

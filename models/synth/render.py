@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from models.synth import GAP_CLASS, PRODUCT_CLASS
-from models.synth.products import draw_far_back, draw_product
-from models.synth.scene import BackPanel, Bgr, Occluder, Rect, Scene
+from smartstore.models.synth import GAP_CLASS, PRODUCT_CLASS
+from smartstore.models.synth.products import draw_far_back, draw_product
+from smartstore.models.synth.scene import BackPanel, Bgr, Occluder, Rect, Scene
 
 MIN_VISIBLE_SHARE = 0.4  # objects hidden more than 60 % by an occluder lose their label
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smartstore.gtin import check_digit, is_valid_gtin14, make_gtin14, to_gtin14
+from smartstore.kernel.contract.gtin import check_digit, is_valid_gtin14, make_gtin14, to_gtin14
 
 
 @pytest.mark.parametrize(

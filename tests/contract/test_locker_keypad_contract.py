@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from smartstore.contract import topics
-from smartstore.contract.payloads import KeypadEntry
-from smartstore.contract.topics import Channel, Kind, Topic
-from smartstore.contract.validation import Decoded, Rejected, RejectReason, decode
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import KeypadEntry
+from smartstore.kernel.contract.topics import Channel, Kind, Topic
+from smartstore.kernel.contract.validation import Decoded, Rejected, RejectReason, decode
 
 STORE = "store-berlin-01"
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.contract.topics import Channel, Kind, Topic
-from smartstore.contract.validation import Decoded, Rejected, RejectReason, decode
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.topics import Channel, Kind, Topic
+from smartstore.kernel.contract.validation import Decoded, Rejected, RejectReason, decode
 
 STORE = "store-berlin-01"
 HASH = "scrypt$8192$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.contract.topics import Kind, SignalType, TelemetryType
-from smartstore.contract.validation import (
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.topics import Kind, SignalType, TelemetryType
+from smartstore.kernel.contract.validation import (
     JPEG_MAGIC,
     MAX_IMAGE_BYTES,
     MAX_JSON_BYTES,

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from smartstore import pickup_codes as pc
+from smartstore.kernel import pickup_codes as pc
 
 SECRET = b"0123456789abcdef-test-secret"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from smartstore.contract import topics
-from smartstore.contract.topics import Kind, Topic, TopicError
-from smartstore.contract.validation import Image, Rejected, RejectReason, decode
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.topics import Kind, Topic, TopicError
+from smartstore.kernel.contract.validation import Image, Rejected, RejectReason, decode
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
 

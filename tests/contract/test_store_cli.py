@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from smartstore.cli import main
-from smartstore.storeconfig import EXAMPLE_STORE
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
+from smartstore.launcher.cli import main
 
 
 def test_validate_the_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +42,7 @@ def test_validate_a_missing_file(tmp_path: Path) -> None:
 
 def test_console_script_exit_codes(tmp_path: Path) -> None:
     good = subprocess.run(
-        [sys.executable, "-m", "smartstore.cli", "store", "validate"],
+        [sys.executable, "-m", "smartstore.launcher.cli", "store", "validate"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -51,7 +51,7 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     bad_file = tmp_path / "bad.yaml"
     bad_file.write_text("store: {id: 'no spaces allowed'}\n", encoding="utf-8")
     bad = subprocess.run(
-        [sys.executable, "-m", "smartstore.cli", "store", "validate", str(bad_file)],
+        [sys.executable, "-m", "smartstore.launcher.cli", "store", "validate", str(bad_file)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -60,7 +60,7 @@ def test_console_script_exit_codes(tmp_path: Path) -> None:
     assert "store.id" in bad.stderr
     assert "catalog: Field required" in bad.stderr
     example = subprocess.run(
-        [sys.executable, "-m", "smartstore.cli", "store", "example-path"],
+        [sys.executable, "-m", "smartstore.launcher.cli", "store", "example-path"],
         capture_output=True,
         text=True,
         timeout=60,

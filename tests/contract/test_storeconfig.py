@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from smartstore.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store, parse_store
+from smartstore.kernel.storeconfig import (
+    EXAMPLE_STORE,
+    Area,
+    StoreConfig,
+    StoreConfigError,
+    load_store,
+    parse_store,
+)
 
 
 @pytest.fixture(scope="module")

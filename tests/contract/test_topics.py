@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from smartstore.contract import topics
-from smartstore.contract.topics import Kind, SignalType, TelemetryType, Topic, TopicError
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.topics import Kind, SignalType, TelemetryType, Topic, TopicError
 
 STORE = "store-berlin-01"
 

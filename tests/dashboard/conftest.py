@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from dashboard_helpers import GatewayFactory, Publisher, RunningGateway, start_gateway
 
-from smartstore.storeconfig import EXAMPLE_STORE
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 
 @pytest.fixture

@@ -14,17 +14,17 @@ import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 from polling import wait_until
 
-from gateway.api.app import create_app
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.dashboard_services import DashboardServices
-from gateway.ingest import SignalConsumer
-from gateway.runtime import GatewayRuntime
-from gateway.security import Role, create_api_key
-from smartstore.broker import free_port
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.mqtt import MqttSettings
+from smartstore.gateway.api.app import create_app
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.restock.services import DashboardServices
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Role, create_api_key
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.launcher.broker import free_port
 
 STORE = "store-berlin-01"
 AGENT = "edge-1"

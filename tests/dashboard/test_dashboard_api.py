@@ -11,20 +11,20 @@ import pytest
 from dashboard_helpers import CAMERA, MILK, OAT_DRINK, SLOT, SLOT_2, STORE, Keys
 from fastapi.testclient import TestClient
 
-from gateway.api.app import create_app
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.dashboard_services import DashboardServices
-from gateway.db.lockers import CompartmentState, PickupOrder
-from gateway.db.models import SlotState
-from gateway.inventory_store import apply_movement
-from gateway.restock import SlotChange
-from gateway.restock_store import apply_slot_changes
-from gateway.runtime import GatewayRuntime
-from gateway.security import Role, create_api_key
-from smartstore.contract import payloads as p
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE
+from smartstore.gateway.api.app import create_app
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
+from smartstore.gateway.db.models import SlotState
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.inventory.store import apply_movement
+from smartstore.gateway.restock.domain import SlotChange
+from smartstore.gateway.restock.services import DashboardServices
+from smartstore.gateway.restock.store import apply_slot_changes
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Role, create_api_key
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 ROUTES = [
     f"/api/v1/stores/{STORE}/tasks",

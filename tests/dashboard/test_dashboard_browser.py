@@ -25,9 +25,9 @@ from dashboard_helpers import (
     Signals,
 )
 
-from smartstore.contract import topics
-from smartstore.storeconfig import EXAMPLE_STORE
-from smartstore.storegen import generate
+from smartstore.kernel.contract import topics
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
+from smartstore.launcher.storegen import generate
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")

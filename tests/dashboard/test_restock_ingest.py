@@ -18,11 +18,11 @@ from dashboard_helpers import (
 from polling import wait_until
 from sqlalchemy import select
 
-from gateway import restock as rules
-from gateway.db.models import SlotState
-from gateway.db.restock import RestockTask
-from gateway.restock_store import acknowledge_task, reconcile, resolve_task
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.db.models import SlotState
+from smartstore.gateway.db.restock import RestockTask
+from smartstore.gateway.restock import domain as rules
+from smartstore.gateway.restock.store import acknowledge_task, reconcile, resolve_task
+from smartstore.gateway.runtime import GatewayRuntime
 
 
 def tasks(runtime: GatewayRuntime) -> list[RestockTask]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway import restock as rules
+from smartstore.gateway.restock import domain as rules
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

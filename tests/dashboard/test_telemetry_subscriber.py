@@ -8,10 +8,10 @@ from typing import Any
 from dashboard_helpers import AGENT, STORE, Publisher
 from polling import wait_until
 
-from gateway.telemetry import RfidTelemetryBook, TelemetrySubscriber
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.mqtt import MqttSettings
+from smartstore.gateway.monitoring.telemetry import RfidTelemetryBook, TelemetrySubscriber
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttSettings
 
 TOPIC = topics.edge_telemetry(STORE, AGENT, topics.TelemetryType.RFID)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sim_helpers import Collector, CollectorFactory, SimFactory
 
-from devices.sim import SimSettings, Simulator
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim import SimSettings, Simulator
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 @pytest.fixture

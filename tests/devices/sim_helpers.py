@@ -10,8 +10,8 @@ from typing import Protocol
 
 import paho.mqtt.client as paho
 
-from devices.sim import Simulator
-from smartstore.mqtt import MqttLink, MqttSettings
+from smartstore.devices.sim import Simulator
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
 
 class BrokerLike(Protocol):

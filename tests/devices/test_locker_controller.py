@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from sim_helpers import BrokerLike, CollectorFactory, wait_for
 
-from devices.locker.cli import press
-from devices.locker.controller import (
+from smartstore.devices.locker.cli import press
+from smartstore.devices.locker.controller import (
     CommandReply,
     ControllerSettings,
     DoorEvent,
     LockerController,
     Sensors,
 )
-from devices.locker.service import LockerService, LockerServiceSettings
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.devices.locker.service import LockerService, LockerServiceSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     KeypadEntry,
     LockerAck,
     LockerCommand,
@@ -28,9 +28,9 @@ from smartstore.contract.payloads import (
     encode,
     envelope,
 )
-from smartstore.contract.validation import Decoded, decode
-from smartstore.mqtt import MqttLink
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.mqtt import MqttLink
+from smartstore.kernel.storeconfig import StoreConfig
 
 E = LockerEventType
 STORE = "store-berlin-01"

@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 from sim_helpers import BrokerLike, CollectorFactory, SimFactory, wait_for
 
-from devices.sim.camera import ShelfCamera
-from devices.sim.camera_scene import SlotLayout, visible_facings
-from devices.sim.world import Reason
-from smartstore.contract import topics
-from smartstore.contract.validation import Image, decode
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim.camera import ShelfCamera
+from smartstore.devices.sim.camera_scene import SlotLayout, visible_facings
+from smartstore.devices.sim.world import Reason
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.validation import Image, decode
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 def camera(store: StoreConfig, camera_id: str = "cam-1l", seed: int = 7) -> ShelfCamera:

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.sim.camera import ShelfCamera
-from edge.vision.detector import DetectorSettings, OnnxDetector
-from edge.vision.slots import SlotFillSettings, SlotRaster
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim.camera import ShelfCamera
+from smartstore.edge.vision.detector import DetectorSettings, OnnxDetector
+from smartstore.edge.vision.slots import SlotFillSettings, SlotRaster
+from smartstore.kernel.storeconfig import StoreConfig
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "shelf-detector.onnx"
 # Points the check at an exported checkpoint before a model ships (e.g. /tmp/shelf.onnx).

@@ -8,11 +8,11 @@ import pytest
 from epcpy.epc_schemes.sgtin import SGTIN, SGTINFilterValue
 from epcpy.utils.parsers import hex_to_tag_encodable
 
-from devices.sim.epc import EpcError, sgtin96
-from devices.sim.scheduler import EventQueue
-from devices.sim.settings import WorldSettings
-from devices.sim.world import World
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim.epc import EpcError, sgtin96
+from smartstore.devices.sim.scheduler import EventQueue
+from smartstore.devices.sim.settings import WorldSettings
+from smartstore.devices.sim.world import World
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 def test_matches_epcpy_encoder_bit_for_bit() -> None:

@@ -7,12 +7,12 @@ import uuid
 
 from sim_helpers import BrokerLike, CollectorFactory, SimFactory, wait_for
 
-from devices.sim.locker import CommandReply, DoorEvent, Fault, LockerBank
-from devices.sim.scheduler import EventQueue
-from devices.sim.settings import LockerSettings, WorldSettings
-from devices.sim.world import MoveKind, Reason, World
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.devices.sim.locker import CommandReply, DoorEvent, Fault, LockerBank
+from smartstore.devices.sim.scheduler import EventQueue
+from smartstore.devices.sim.settings import LockerSettings, WorldSettings
+from smartstore.devices.sim.world import MoveKind, Reason, World
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     KeypadEntry,
     LockerAck,
     LockerCommand,
@@ -21,9 +21,9 @@ from smartstore.contract.payloads import (
     encode,
     envelope,
 )
-from smartstore.contract.validation import Decoded, decode
-from smartstore.mqtt import MqttLink
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.mqtt import MqttLink
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 def make_bank(store: StoreConfig, **settings: object) -> tuple[LockerBank, World, EventQueue]:

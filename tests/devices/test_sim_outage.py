@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from sim_helpers import BrokerLike, CollectorFactory, SimFactory, wait_for
 
-from devices.sim import Outage, SimulatorError
-from smartstore.contract import topics
-from smartstore.contract.payloads import DeviceState, DeviceStatus
-from smartstore.contract.validation import decode_as
-from smartstore.mqtt import MqttSettings
+from smartstore.devices.sim import Outage, SimulatorError
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus
+from smartstore.kernel.contract.validation import decode_as
+from smartstore.kernel.mqtt import MqttSettings
 
 
 def last_state(collector_messages: list[bytes]) -> DeviceState | None:

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 from sim_helpers import BrokerLike, CollectorFactory, SimFactory, wait_for
 
-from devices.sim.rfid import ReaderModel, neighbour_zones
-from devices.sim.scheduler import EventQueue
-from devices.sim.settings import ReaderSettings, WorldSettings
-from devices.sim.world import World
-from smartstore.contract import topics
-from smartstore.contract.payloads import ReadBatch
-from smartstore.contract.validation import Decoded, decode
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim.rfid import ReaderModel, neighbour_zones
+from smartstore.devices.sim.scheduler import EventQueue
+from smartstore.devices.sim.settings import ReaderSettings, WorldSettings
+from smartstore.devices.sim.world import World
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import ReadBatch
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.storeconfig import StoreConfig
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

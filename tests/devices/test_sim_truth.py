@@ -13,10 +13,10 @@ from typing import Any
 
 from sim_helpers import BrokerLike, CollectorFactory, SimFactory, wait_for
 
-from smartstore.contract import topics
-from smartstore.contract.payloads import DeviceState, DeviceStatus
-from smartstore.contract.validation import decode_as
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus
+from smartstore.kernel.contract.validation import decode_as
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 def read_truth(path: Path) -> list[dict[str, Any]]:
@@ -83,7 +83,16 @@ def test_cli_runs_until_sigterm_then_says_offline_and_flushes_truth(
     path = tmp_path / "cli-truth.jsonl"
     store_id = "store-berlin-01"
     watcher = collectors(mosquitto.settings, [topics.status_filter(store_id)])
-    command = [sys.executable, "-m", "smartstore.cli", "sim", "--mqtt-url", mosquitto.url, "--speed", "600"]
+    command = [
+        sys.executable,
+        "-m",
+        "smartstore.launcher.cli",
+        "sim",
+        "--mqtt-url",
+        mosquitto.url,
+        "--speed",
+        "600",
+    ]
     command += ["--truth", str(path), "--read-interval", "0.5", "--outage", "reader-exit@0+100000"]
     process = subprocess.Popen(command)
     try:

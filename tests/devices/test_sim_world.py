@@ -7,11 +7,11 @@ from collections import Counter
 
 from sim_helpers import SimFactory
 
-from devices.sim.activity import StoreActivity
-from devices.sim.scheduler import EventQueue
-from devices.sim.settings import WorldSettings
-from devices.sim.world import ItemMove, MoveKind, Reason, World
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim.activity import StoreActivity
+from smartstore.devices.sim.scheduler import EventQueue
+from smartstore.devices.sim.settings import WorldSettings
+from smartstore.devices.sim.world import ItemMove, MoveKind, Reason, World
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 def run_world(

@@ -14,9 +14,9 @@ import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config import EdgeSettings, OutboxSettings, RfidSettings, VisionSettings
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.edge.config import EdgeSettings, OutboxSettings, RfidSettings, VisionSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     DeviceState,
     DeviceStatus,
     LockerEvent,
@@ -25,10 +25,10 @@ from smartstore.contract.payloads import (
     TagRead,
     envelope,
 )
-from smartstore.contract.topics import Topic
-from smartstore.contract.validation import Decoded, Image, decode
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import Slot
+from smartstore.kernel.contract.topics import Topic
+from smartstore.kernel.contract.validation import Decoded, Image, decode
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import Slot
 
 _PARTITIONS = {
     12: (0, 40, 4),

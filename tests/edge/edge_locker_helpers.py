@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     KeypadEntry,
     LockerAck,
     LockerEvent,
@@ -16,7 +16,7 @@ from smartstore.contract.payloads import (
     encode,
     envelope,
 )
-from smartstore.pickup_codes import hash_code
+from smartstore.kernel.pickup_codes import hash_code
 
 STORE = "store-berlin-01"
 LOCKER = "locker-1"

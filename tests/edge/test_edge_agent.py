@@ -20,13 +20,13 @@ from edge_helpers import (
 )
 from vision_models import constant_detector_model
 
-from edge.agent import PROCESSING_ERROR, EdgeAgent
-from edge.processors.base import Message, Processor
-from edge.processors.locker_pickups import LockerPickups
-from edge.vision.detector import OnnxDetector
-from edge.vision.processor import ShelfVisionProcessor
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.edge.agent import PROCESSING_ERROR, EdgeAgent
+from smartstore.edge.processors.base import Message, Processor
+from smartstore.edge.processors.locker_pickups import LockerPickups
+from smartstore.edge.vision.detector import OnnxDetector
+from smartstore.edge.vision.processor import ShelfVisionProcessor
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     DeviceState,
     DeviceStatus,
     LockerEventType,
@@ -34,9 +34,9 @@ from smartstore.contract.payloads import (
     Signal,
     StockSignal,
 )
-from smartstore.contract.topics import Kind, Topic
-from smartstore.contract.validation import Decoded, decode
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.topics import Kind, Topic
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.storeconfig import StoreConfig
 
 STORE = "store-berlin-01"
 MILK = "09506000100005"

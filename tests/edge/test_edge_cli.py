@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from edge_helpers import Broker, Collector, wait_for
 
-from edge import cli
-from smartstore.contract import topics
-from smartstore.contract.payloads import DeviceState, DeviceStatus
-from smartstore.contract.topics import Kind
+from smartstore.edge import cli
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus
+from smartstore.kernel.contract.topics import Kind
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -51,7 +51,7 @@ def test_bad_agent_id_and_bad_store_file_exit_2(tmp_path: Path, capsys: pytest.C
 
 def test_sigterm_stops_the_agent_and_leaves_it_offline(mosquitto: Broker, tmp_path: Path) -> None:
     status_topic = topics.status("store-berlin-01", Kind.EDGE, "edge-cli")
-    command = [sys.executable, "-m", "smartstore.cli", "edge", "--mqtt-url", mosquitto.url]
+    command = [sys.executable, "-m", "smartstore.launcher.cli", "edge", "--mqtt-url", mosquitto.url]
     command += ["--agent-id", "edge-cli", "--state-dir", str(tmp_path / "state")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

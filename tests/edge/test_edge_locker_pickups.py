@@ -16,9 +16,9 @@ from edge_locker_helpers import (
     order,
 )
 
-from edge.config import LockerSettings
-from edge.processors.base import Rejection
-from edge.processors.locker_pickups import (
+from smartstore.edge.config import LockerSettings
+from smartstore.edge.processors.base import Rejection
+from smartstore.edge.processors.locker_pickups import (
     LockerPickups,
     door_alert_cause,
     empty_cause,
@@ -26,7 +26,7 @@ from edge.processors.locker_pickups import (
     lockout_cause,
     unexpected_item_cause,
 )
-from smartstore.contract.payloads import (
+from smartstore.kernel.contract.payloads import (
     AlertSignal,
     LockerCommand,
     LockerEventType,
@@ -36,8 +36,8 @@ from smartstore.contract.payloads import (
     Signal,
     parse_locker_request,
 )
-from smartstore.contract.validation import RejectReason
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.validation import RejectReason
+from smartstore.kernel.storeconfig import StoreConfig
 
 E = LockerEventType
 DAY = 86400.0

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from edge_helpers import Broker, Collector, FakeClock, wait_for
 
-from edge.config import OutboxSettings
-from edge.outbox import Outbox
-from edge.processors.base import draft
-from smartstore.contract import topics
-from smartstore.contract.payloads import AlertSignal, Signal, StockSignal
-from smartstore.contract.validation import Decoded, decode
-from smartstore.mqtt import MqttLink, MqttSettings
+from smartstore.edge.config import OutboxSettings
+from smartstore.edge.outbox import Outbox
+from smartstore.edge.processors.base import draft
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import AlertSignal, Signal, StockSignal
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
 STORE = "store-berlin-01"
 AGENT = "edge-ob"
@@ -151,7 +151,7 @@ def test_beyond_its_bound_the_outbox_drops_the_oldest_loudly(
 ) -> None:
     path = tmp_path / "outbox.db"
     outbox = Outbox(path, STORE, AGENT, OutboxSettings(max_pending_rows=5))
-    with caplog.at_level(logging.ERROR, logger="edge.outbox"):
+    with caplog.at_level(logging.ERROR, logger="smartstore.edge.outbox"):
         for n in range(8):
             outbox.append(alerts(n, 1))
     assert outbox.pending() == 5
@@ -186,7 +186,7 @@ def test_sent_rows_are_pruned_and_stale_unsent_rows_expire(
     stale = Outbox(tmp_path / "stale.db", STORE, AGENT, settings, clock)
     stale.append(alerts(0, 2))
     clock.advance(3601)
-    with caplog.at_level(logging.ERROR, logger="edge.outbox"):
+    with caplog.at_level(logging.ERROR, logger="smartstore.edge.outbox"):
         stale.maintain()
     assert stale.pending() == 0
     assert stale.dropped_total == 2

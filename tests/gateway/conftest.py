@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from gateway_helpers import UNREACHABLE_BROKER, Publisher, Signals
 
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.ingest import SignalConsumer
-from gateway.runtime import GatewayRuntime
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 RuntimeFactory = Callable[..., GatewayRuntime]
 ConsumerFactory = Callable[..., SignalConsumer]

@@ -12,10 +12,10 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from gateway.events import EventBus, LiveEvent
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.mqtt import MqttSettings
+from smartstore.gateway.events import EventBus, LiveEvent
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttSettings
 
 STORE = "store-berlin-01"
 AGENT = "edge-1"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.db.models import Inventory
-from gateway.inventory_store import apply_movement
-from gateway.locker_store import Loading, apply_locker_event, load_order
-from gateway.order_store import create_order
-from gateway.runtime import GatewayRuntime
-from smartstore.contract import payloads as p
+from smartstore.gateway.db.models import Inventory
+from smartstore.gateway.inventory.store import apply_movement
+from smartstore.gateway.lockers.compartments import Loading, apply_locker_event, load_order
+from smartstore.gateway.lockers.order_store import create_order
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.contract import payloads as p
 
 STORE = "store-berlin-01"
 LOCKER = "locker-1"

@@ -9,9 +9,9 @@ from gateway_helpers import STORE
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.alerts import acknowledge_alert, alert_view, clear_alert, raise_alert
-from gateway.db.models import Alert
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.db.models import Alert
+from smartstore.gateway.monitoring.alerts import acknowledge_alert, alert_view, clear_alert, raise_alert
+from smartstore.gateway.runtime import GatewayRuntime
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 CAUSE = "rfid.zone_low:aisle-1"

@@ -12,10 +12,10 @@ from sqlalchemy import Interval, Table, select, text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.bulk import read_rows, write_rows
-from gateway.db.engine import make_engine, make_sessionmaker
-from gateway.db.restock import OsaSample
-from gateway.dbutil import is_sqlite
+from smartstore.gateway.db.bulk import read_rows, write_rows
+from smartstore.gateway.db.engine import make_engine, make_sessionmaker
+from smartstore.gateway.db.restock import OsaSample
+from smartstore.gateway.db.util import is_sqlite
 
 OSA: Table = OsaSample.__table__  # type: ignore[assignment]
 BERLIN = ZoneInfo("Europe/Berlin")

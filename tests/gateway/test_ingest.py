@@ -24,17 +24,17 @@ from gateway_helpers import (
 from polling import wait_until
 from sqlalchemy import func, select
 
-from gateway.alerts import raise_alert
-from gateway.api.routes.system import mqtt_connected
-from gateway.db.models import Alert, DeadLetter, Device, Inventory, SlotState, SourceSequence
-from gateway.dbutil import utc_now
-from gateway.ingest import SignalConsumer
-from gateway.ingest_decode import Inbound
-from gateway.inventory_store import apply_movement, apply_reservation
-from gateway.runtime import GatewayRuntime
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.mqtt import MqttLink, MqttSettings
+from smartstore.gateway.api.routes.system import mqtt_connected
+from smartstore.gateway.db.models import Alert, DeadLetter, Device, Inventory, SlotState, SourceSequence
+from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.ingest.decode import Inbound
+from smartstore.gateway.inventory.store import apply_movement, apply_reservation
+from smartstore.gateway.monitoring.alerts import raise_alert
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
 ConsumerFactory = Callable[..., SignalConsumer]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -17,14 +17,14 @@ from gateway_helpers import AGENT, RICE, STORE, Publisher, Signals
 from polling import wait_until
 from sqlalchemy import func, select
 
-from gateway.db.models import AppliedEvent, Inventory
-from gateway.dbutil import utc_now
-from gateway.ingest import SignalConsumer
-from gateway.inventory_store import apply_movement
-from gateway.runtime import GatewayRuntime
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
-from smartstore.mqtt import MqttSettings
+from smartstore.gateway.db.models import AppliedEvent, Inventory
+from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.inventory.store import apply_movement
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttSettings
 
 ConsumerFactory = Callable[..., SignalConsumer]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -103,10 +103,10 @@ def test_restart_midstream_loses_and_duplicates_nothing(
 
 CHILD = """
 import sys, time
-from gateway.config import GatewaySettings
-from gateway.ingest import SignalConsumer
-from gateway.runtime import GatewayRuntime
-from smartstore.mqtt import MqttSettings
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.mqtt import MqttSettings
 
 settings = GatewaySettings(db_url=sys.argv[1], mqtt=MqttSettings(url=sys.argv[2]), gateway_id=sys.argv[3])
 consumer = SignalConsumer(GatewayRuntime.build(settings))

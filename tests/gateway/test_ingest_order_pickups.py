@@ -10,12 +10,12 @@ from locker_helpers import LOCKER, RICE, SECRET, STORE, create, figures, now, re
 from polling import wait_until
 from sqlalchemy import select
 
-from gateway.code_pickup import PickupResult, pickup_with_code
-from gateway.db.lockers import CompartmentState, PickupOrder
-from gateway.ingest import SignalConsumer
-from gateway.order_store import expire_due, get_order
-from gateway.runtime import GatewayRuntime
-from smartstore.contract import payloads as p
+from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.lockers.code_entry import PickupResult, pickup_with_code
+from smartstore.gateway.lockers.order_store import expire_due, get_order
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.contract import payloads as p
 
 ConsumerFactory = Callable[..., SignalConsumer]
 

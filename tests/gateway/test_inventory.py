@@ -8,13 +8,13 @@ import pytest
 from gateway_helpers import MILK, RICE, STORE
 from sqlalchemy import func, select
 
-from gateway import inventory as domain
-from gateway.catalog import sync_stores
-from gateway.db.models import Inventory, Product, Store, ZoneCount
-from gateway.inventory_store import apply_movement, apply_reservation, inventory_view
-from gateway.runtime import GatewayRuntime
-from smartstore.contract.payloads import ShelfState
-from smartstore.storeconfig import Area
+from smartstore.gateway.db.models import Inventory, Product, Store, ZoneCount
+from smartstore.gateway.inventory import domain
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.inventory.store import apply_movement, apply_reservation, inventory_view
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.contract.payloads import ShelfState
+from smartstore.kernel.storeconfig import Area
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 AREAS = {

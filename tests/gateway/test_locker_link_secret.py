@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from gateway.config import GatewaySettings
-from gateway.locker_link import load_code_secret
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.lockers.link import load_code_secret
 
 
 def settings(tmp_path: Path, **extra: object) -> GatewaySettings:

@@ -21,14 +21,20 @@ from locker_helpers import (
 )
 from sqlalchemy import select, text
 
-from gateway.code_pickup import PickupResult, pickup_with_code
-from gateway.db.lockers import CodeAttempt, CompartmentState, PickupOrder
-from gateway.db.models import Alert
-from gateway.locker_views import ready_manifests
-from gateway.order_store import OrderError, cancel_order, create_order, expire_due, get_order
-from gateway.runtime import GatewayRuntime
-from smartstore import pickup_codes
-from smartstore.contract import payloads as p
+from smartstore.gateway.db.lockers import CodeAttempt, CompartmentState, PickupOrder
+from smartstore.gateway.db.models import Alert
+from smartstore.gateway.lockers.code_entry import PickupResult, pickup_with_code
+from smartstore.gateway.lockers.order_store import (
+    OrderError,
+    cancel_order,
+    create_order,
+    expire_due,
+    get_order,
+)
+from smartstore.gateway.lockers.views import ready_manifests
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel import pickup_codes
+from smartstore.kernel.contract import payloads as p
 
 
 def state_of(runtime: GatewayRuntime, order: str) -> str:

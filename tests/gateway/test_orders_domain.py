@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway import orders as o
-from gateway.orders import Compartment, Lockout, OrderState, ThrottleRule
-from smartstore.storeconfig import CompartmentSize
+from smartstore.gateway.lockers import domain as o
+from smartstore.gateway.lockers.domain import Compartment, Lockout, OrderState, ThrottleRule
+from smartstore.kernel.storeconfig import CompartmentSize
 
 S = OrderState
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

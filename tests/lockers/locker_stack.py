@@ -15,21 +15,21 @@ import httpx
 import uvicorn
 import yaml
 
-from devices.sim import SimSettings, Simulator
-from edge.agent import EdgeAgent
-from edge.config import EdgeSettings, OutboxSettings, VisionSettings
-from edge.processors.locker_pickups import LockerPickups
-from gateway.api.app import create_app
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.ingest import SignalConsumer
-from gateway.inventory_store import apply_movement
-from gateway.locker_link import LockerLink
-from gateway.runtime import GatewayRuntime
-from gateway.security import Role, create_api_key
-from smartstore.broker import free_port
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
+from smartstore.devices.sim import SimSettings, Simulator
+from smartstore.edge.agent import EdgeAgent
+from smartstore.edge.config import EdgeSettings, OutboxSettings, VisionSettings
+from smartstore.edge.processors.locker_pickups import LockerPickups
+from smartstore.gateway.api.app import create_app
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.inventory.store import apply_movement
+from smartstore.gateway.lockers.link import LockerLink
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Role, create_api_key
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
+from smartstore.launcher.broker import free_port
 
 STORE = "store-berlin-01"
 LOCKER = "locker-1"

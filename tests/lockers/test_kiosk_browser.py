@@ -19,7 +19,7 @@ from locker_stack import (
     wait_for,
 )
 
-from smartstore.storeconfig import load_store
+from smartstore.kernel.storeconfig import load_store
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")

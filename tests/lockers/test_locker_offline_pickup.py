@@ -17,7 +17,7 @@ from locker_stack import (
     wait_for,
 )
 
-from smartstore.storeconfig import load_store
+from smartstore.kernel.storeconfig import load_store
 
 
 def test_keypad_pickup_while_the_gateway_is_down_counts_once(

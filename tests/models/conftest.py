@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from synth_scenes import PANEL_BGR, SceneFactory
 
-from models.synth.scene import BackPanel, Item, ProductLook, Rect, Scene
+from smartstore.models.synth.scene import BackPanel, Item, ProductLook, Rect, Scene
 
 
 @pytest.fixture

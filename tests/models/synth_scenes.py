@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from models.synth.scene import TRAIN_FAMILIES, Rect, Scene, generate_scene
+from smartstore.models.synth.scene import TRAIN_FAMILIES, Rect, Scene, generate_scene
 
 
 class SceneFactory(Protocol):

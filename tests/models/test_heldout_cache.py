@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-from models import evaluate
-from models.evaluate import EvalSettings, prepare_heldout
-from models.synth import dataset
-from models.synth.dataset import generator_fingerprint
+from smartstore.models import evaluate
+from smartstore.models.evaluate import EvalSettings, prepare_heldout
+from smartstore.models.synth import dataset
+from smartstore.models.synth.dataset import generator_fingerprint
 
 
 def test_fingerprint_follows_the_generator_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 from vision_models import constant_detector_model
 
-from edge.vision.slots import SlotFillSettings
-from models.slot_eval import (
+from smartstore.edge.vision.slots import SlotFillSettings
+from smartstore.launcher.cli import main
+from smartstore.models.slot_eval import (
     SLOT_LOOKS,
     WIDTH_BANDS,
     SlotRecord,
@@ -20,8 +21,7 @@ from models.slot_eval import (
     score_slots,
     slot_look,
 )
-from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
-from smartstore.cli import main
+from smartstore.models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES, generate_scene
 
 IMGSZ = 160
 

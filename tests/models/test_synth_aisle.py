@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from synth_scenes import PANEL_BGR, SceneFactory
 
-from models.synth.aisle import aisle_view
-from models.synth.camera import CameraModel, warp_boxes
-from models.synth.dataset import image_seed
-from models.synth.degrade import NO_DEGRADATION
-from models.synth.pipeline import render_view, synthesize, synthesize_scene
-from models.synth.scene import TRAIN_FAMILIES
+from smartstore.models.synth.aisle import aisle_view
+from smartstore.models.synth.camera import CameraModel, warp_boxes
+from smartstore.models.synth.dataset import image_seed
+from smartstore.models.synth.degrade import NO_DEGRADATION
+from smartstore.models.synth.pipeline import render_view, synthesize, synthesize_scene
+from smartstore.models.synth.scene import TRAIN_FAMILIES
 
 TOLERANCE_PX = 2.0
 BACKDROP_BGR = (20, 200, 20)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from synth_scenes import seeded_scenes
 
-from models.synth.products import draw_product
-from models.synth.scene import DARK_LOOK_SHARE, ProductLook
+from smartstore.models.synth.products import draw_product
+from smartstore.models.synth.scene import DARK_LOOK_SHARE, ProductLook
 
 GREY = (200, 200, 200)
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from synth_scenes import PANEL_BGR, SceneFactory
 
-from models.synth.camera import camera_for_quad, random_camera, warp_boxes
-from models.synth.degrade import NO_DEGRADATION
-from models.synth.pipeline import render_view
+from smartstore.models.synth.camera import camera_for_quad, random_camera, warp_boxes
+from smartstore.models.synth.degrade import NO_DEGRADATION
+from smartstore.models.synth.pipeline import render_view
 
 TOLERANCE_PX = 2.0
 

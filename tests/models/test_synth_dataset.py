@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from models.synth.dataset import MANIFEST_NAME, SynthSettings, write_dataset
-from models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES
-from smartstore.cli import main
+from smartstore.launcher.cli import main
+from smartstore.models.synth.dataset import MANIFEST_NAME, SynthSettings, write_dataset
+from smartstore.models.synth.scene import HELDOUT_FAMILIES, TRAIN_FAMILIES
 
 
 def _files(root: Path) -> dict[str, bytes]:

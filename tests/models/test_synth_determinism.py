@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.synth.pipeline import synthesize
-from models.synth.scene import HELDOUT_FAMILIES
+from smartstore.models.synth.pipeline import synthesize
+from smartstore.models.synth.scene import HELDOUT_FAMILIES
 
 
 def test_same_seed_gives_identical_bytes_and_labels() -> None:

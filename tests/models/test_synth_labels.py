@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from models.synth.render import MIN_VISIBLE_SHARE, render_planar
-from models.synth.scene import Occluder, Scene, generate_scene
+from smartstore.models.synth.render import MIN_VISIBLE_SHARE, render_planar
+from smartstore.models.synth.scene import Occluder, Scene, generate_scene
 
 
 def _scene(seed: int, width: int = 700, height: int = 600) -> Scene:

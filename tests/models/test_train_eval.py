@@ -15,11 +15,18 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from edge.vision.detector import OnnxDetector, parse_names
-from models.evaluate import EvalSettings, ImageResult, evaluate, read_yolo_labels, score_class, voc_ap
-from models.offline import import_ultralytics, refuse_network
-from models.synth.dataset import SynthSettings, write_dataset
-from models.train import TrainSettings, WeightAverage, assign_per_image, prepare_dataset, train
+from smartstore.edge.vision.detector import OnnxDetector, parse_names
+from smartstore.models.evaluate import (
+    EvalSettings,
+    ImageResult,
+    evaluate,
+    read_yolo_labels,
+    score_class,
+    voc_ap,
+)
+from smartstore.models.offline import import_ultralytics, refuse_network
+from smartstore.models.synth.dataset import SynthSettings, write_dataset
+from smartstore.models.train import TrainSettings, WeightAverage, assign_per_image, prepare_dataset, train
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:

@@ -1,1 +1,1 @@
-"""One router per REST resource, mounted by `gateway.api.app.create_app`."""
+"""One router per REST resource, mounted by `smartstore.gateway.api.app.create_app`."""

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway.alerts import acknowledge_alert, alert_view, clear_alert
-from gateway.api.deps import AlertManager, RuntimeDep, SessionDep, StoreAlertsReader, check_store
-from gateway.api.errors import ApiError, ErrorResponse
-from gateway.api.schemas import MAX_PAGE, AlertPublic, AlertState, Page
-from gateway.db.models import Alert
-from gateway.runtime import GatewayRuntime
-from gateway.security import Principal
+from smartstore.gateway.api.deps import AlertManager, RuntimeDep, SessionDep, StoreAlertsReader, check_store
+from smartstore.gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.api.schemas import MAX_PAGE, AlertPublic, AlertState, Page
+from smartstore.gateway.db.models import Alert
+from smartstore.gateway.monitoring.alerts import acknowledge_alert, alert_view, clear_alert
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Principal
 
 router = APIRouter(tags=["alerts"])
 _ERRORS: dict[int | str, dict[str, object]] = {

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 
-from gateway.api.deps import RuntimeDep, StoreDevicesReader
-from gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.api.deps import RuntimeDep, StoreDevicesReader
+from smartstore.gateway.api.errors import ApiError, ErrorResponse
 
 router = APIRouter(prefix="/stores/{store}/cameras", tags=["cameras"])
 

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, func, select
 
-from gateway.api.deps import DeadLetterReader, SessionDep
-from gateway.api.schemas import MAX_PAGE, DeadLetterPublic, Page
-from gateway.db.models import DeadLetter
-from smartstore.contract.topics import store_topic_prefix
+from smartstore.gateway.api.deps import DeadLetterReader, SessionDep
+from smartstore.gateway.api.schemas import MAX_PAGE, DeadLetterPublic, Page
+from smartstore.gateway.db.models import DeadLetter
+from smartstore.kernel.contract.topics import store_topic_prefix
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 

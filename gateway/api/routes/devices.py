@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.api.deps import SessionDep, StoreDevicesReader
-from gateway.api.schemas import DevicePublic
-from gateway.db.models import Device
-from smartstore.contract.topics import Kind
-from smartstore.storeconfig import StoreConfig
+from smartstore.gateway.api.deps import SessionDep, StoreDevicesReader
+from smartstore.gateway.api.schemas import DevicePublic
+from smartstore.gateway.db.models import Device
+from smartstore.kernel.contract.topics import Kind
+from smartstore.kernel.storeconfig import StoreConfig
 
 router = APIRouter(prefix="/stores/{store}/devices", tags=["devices"])
 

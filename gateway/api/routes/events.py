@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from gateway.api.deps import EventsReader, RuntimeDep, check_store
-from gateway.api.errors import ErrorResponse
-from gateway.events import EventBus, LiveEvent
+from smartstore.gateway.api.deps import EventsReader, RuntimeDep, check_store
+from smartstore.gateway.api.errors import ErrorResponse
+from smartstore.gateway.events import EventBus, LiveEvent
 
 logger = logging.getLogger(__name__)
 

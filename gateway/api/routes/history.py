@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway import kpis
-from gateway.api.dashboard_schemas import OosHistory, OosPeriod, OsaHistory, OsaPoint
-from gateway.api.deps import SessionDep, StoreDashboardReader
-from gateway.dbutil import utc_now
+from smartstore.gateway.api.dashboard_schemas import OosHistory, OosPeriod, OsaHistory, OsaPoint
+from smartstore.gateway.api.deps import SessionDep, StoreDashboardReader
+from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.restock import kpis
 
 router = APIRouter(prefix="/stores/{store}/history", tags=["dashboard"])
 Hours = Annotated[float, Query(gt=0, le=24 * 7, description="How far back, in hours.")]

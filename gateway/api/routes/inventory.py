@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.api.deps import InventoryReader, RuntimeDep, SessionDep, StoreInventoryReader
-from gateway.api.errors import ApiError
-from gateway.api.schemas import (
+from smartstore.gateway.api.deps import InventoryReader, RuntimeDep, SessionDep, StoreInventoryReader
+from smartstore.gateway.api.errors import ApiError
+from smartstore.gateway.api.schemas import (
     MAX_PAGE,
     InventoryDetail,
     InventoryPublic,
@@ -20,11 +20,11 @@ from gateway.api.schemas import (
     StoreAvailability,
     ZoneStock,
 )
-from gateway.db.models import Inventory, Product, SlotState, ZoneCount
-from gateway.inventory_store import inventory_view
-from smartstore.contract.payloads import ShelfState
-from smartstore.gtin import to_gtin14
-from smartstore.storeconfig import Area
+from smartstore.gateway.db.models import Inventory, Product, SlotState, ZoneCount
+from smartstore.gateway.inventory.store import inventory_view
+from smartstore.kernel.contract.gtin import to_gtin14
+from smartstore.kernel.contract.payloads import ShelfState
+from smartstore.kernel.storeconfig import Area
 
 router = APIRouter(tags=["inventory"])
 

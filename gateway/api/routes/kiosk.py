@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,15 +11,14 @@ from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-import dashboard
-from gateway.api.deps import RuntimeDep, StoreScope, require_store
-from gateway.api.errors import ApiError, ErrorResponse
-from gateway.security import Permission, Role
+from smartstore.gateway.api.deps import RuntimeDep, StoreScope, require_store
+from smartstore.gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.security import Permission, Role
 
 logger = logging.getLogger(__name__)
 
-# __path__, not __file__: an editable install may expose `dashboard` as a namespace package.
-KIOSK_DIR = Path(next(iter(dashboard.__path__))).resolve() / "static" / "kiosk"
+# Package data of smartstore.dashboard, found without importing the dashboard as code.
+KIOSK_DIR = Path(str(files("smartstore.dashboard") / "static" / "kiosk"))
 ASSETS = {"kiosk.js": "text/javascript", "kiosk.css": "text/css"}
 # The page and its code change with releases only; a kiosk must still pick them up after one.
 NO_CACHE = {"Cache-Control": "no-cache"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from gateway import kpis
-from gateway import restock as rules
-from gateway.api.dashboard_schemas import Kpis
-from gateway.api.deps import SessionDep, StoreDashboardReader
-from gateway.api.routes.devices import store_devices
-from gateway.db.restock import RestockTask
-from gateway.dbutil import utc_now
+from smartstore.gateway.api.dashboard_schemas import Kpis
+from smartstore.gateway.api.deps import SessionDep, StoreDashboardReader
+from smartstore.gateway.api.routes.devices import store_devices
+from smartstore.gateway.db.restock import RestockTask
+from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.restock import domain as rules
+from smartstore.gateway.restock import kpis
 
 router = APIRouter(tags=["dashboard"])
 

@@ -10,18 +10,18 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from gateway import orders as domain
-from gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
-from gateway.api.errors import ApiError, ErrorResponse
-from gateway.api.locker_schemas import PickupOpened, PickupRequest, ServiceRequest
-from gateway.api.routes.pickup_orders import NO_STORE, LockerManager, order_error, publish, who
-from gateway.code_pickup import PickupAttempt, PickupResult, pickup_with_code
-from gateway.db.lockers import PickupOrder
-from gateway.dbutil import begin_write, utc_now
-from gateway.locker_store import set_service
-from gateway.locker_views import locker_overview
-from gateway.order_store import OrderError, Outcome
-from gateway.security import Permission
+from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
+from smartstore.gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.api.locker_schemas import PickupOpened, PickupRequest, ServiceRequest
+from smartstore.gateway.api.routes.pickup_orders import NO_STORE, LockerManager, order_error, publish, who
+from smartstore.gateway.db.lockers import PickupOrder
+from smartstore.gateway.db.util import begin_write, utc_now
+from smartstore.gateway.lockers import domain
+from smartstore.gateway.lockers.code_entry import PickupAttempt, PickupResult, pickup_with_code
+from smartstore.gateway.lockers.compartments import set_service
+from smartstore.gateway.lockers.order_store import OrderError, Outcome
+from smartstore.gateway.lockers.views import locker_overview
+from smartstore.gateway.security import Permission
 
 logger = logging.getLogger(__name__)
 

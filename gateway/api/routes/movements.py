@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from gateway.api.deps import RuntimeDep, SessionDep, StoreMovementPoster, StoreScope
-from gateway.api.errors import ApiError, ErrorResponse
-from gateway.api.routes.inventory import to_inventory_public
-from gateway.api.schemas import MovementCreate, MovementPublic, MovementResult
-from gateway.db.models import IdempotencyRecord, Movement
-from gateway.inventory_store import apply_movement, inventory_view
+from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreMovementPoster, StoreScope
+from smartstore.gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.api.routes.inventory import to_inventory_public
+from smartstore.gateway.api.schemas import MovementCreate, MovementPublic, MovementResult
+from smartstore.gateway.db.models import IdempotencyRecord, Movement
+from smartstore.gateway.inventory.store import apply_movement, inventory_view
 
 logger = logging.getLogger(__name__)
 

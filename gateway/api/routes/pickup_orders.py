@@ -13,10 +13,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gateway import orders as domain
-from gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
-from gateway.api.errors import ApiError, ErrorResponse
-from gateway.api.locker_schemas import (
+from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
+from smartstore.gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.api.locker_schemas import (
     LoadRequest,
     LoadResult,
     OrderList,
@@ -24,12 +23,13 @@ from gateway.api.locker_schemas import (
     PickupOrderCreate,
     PickupOrderPublic,
 )
-from gateway.api.routes.movements import _claim, _replay
-from gateway.db.lockers import CompartmentState, PickupOrder
-from gateway.db.models import IdempotencyRecord
-from gateway.dbutil import utc_now
-from gateway.locker_store import load_order
-from gateway.order_store import (
+from smartstore.gateway.api.routes.movements import _claim, _replay
+from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
+from smartstore.gateway.db.models import IdempotencyRecord
+from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.lockers import domain
+from smartstore.gateway.lockers.compartments import load_order
+from smartstore.gateway.lockers.order_store import (
     OrderError,
     Outcome,
     cancel_order,
@@ -40,9 +40,9 @@ from gateway.order_store import (
     order_view,
     start_picking,
 )
-from gateway.runtime import GatewayRuntime
-from gateway.security import Permission
-from smartstore import pickup_codes
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Permission
+from smartstore.kernel import pickup_codes
 
 logger = logging.getLogger(__name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from gateway.api.dashboard_schemas import CameraPlan, Planogram, ShelfPlan, SlotPlan
-from gateway.api.deps import SessionDep, StoreDashboardReader
-from gateway.db.models import SlotState
-from gateway.dbutil import as_utc
-from smartstore.contract.payloads import ShelfState
+from smartstore.gateway.api.dashboard_schemas import CameraPlan, Planogram, ShelfPlan, SlotPlan
+from smartstore.gateway.api.deps import SessionDep, StoreDashboardReader
+from smartstore.gateway.db.models import SlotState
+from smartstore.gateway.db.util import as_utc
+from smartstore.kernel.contract.payloads import ShelfState
 
 router = APIRouter(tags=["planogram"])
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from gateway.api.deps import RuntimeDep, SessionDep, StoresReader
-from gateway.api.routes.devices import store_devices
-from gateway.api.schemas import StorePublic
-from gateway.db.models import Alert, Product
+from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoresReader
+from smartstore.gateway.api.routes.devices import store_devices
+from smartstore.gateway.api.schemas import StorePublic
+from smartstore.gateway.db.models import Alert, Product
 
 router = APIRouter(prefix="/stores", tags=["stores"])
 

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from gateway.api.deps import RuntimeDep
-from gateway.api.schemas import Health
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.api.deps import RuntimeDep
+from smartstore.gateway.api.schemas import Health
+from smartstore.gateway.runtime import GatewayRuntime
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from gateway import restock as rules
-from gateway.api.dashboard_schemas import TaskList, TaskPublic, TaskStateName
-from gateway.api.deps import RuntimeDep, SessionDep, StoreDashboardReader, TaskManager, check_store
-from gateway.api.errors import ApiError, ErrorResponse
-from gateway.db.restock import RestockTask
-from gateway.dbutil import utc_now
-from gateway.restock_store import (
+from smartstore.gateway.api.dashboard_schemas import TaskList, TaskPublic, TaskStateName
+from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreDashboardReader, TaskManager, check_store
+from smartstore.gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.db.restock import RestockTask
+from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.restock import domain as rules
+from smartstore.gateway.restock.store import (
     EVENT_TYPE,
     acknowledge_task,
     backroom_units,
@@ -22,8 +22,8 @@ from gateway.restock_store import (
     resolve_task,
     task_view,
 )
-from gateway.runtime import GatewayRuntime
-from gateway.security import Principal
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Principal
 
 router = APIRouter(tags=["tasks"])
 _ERRORS: dict[int | str, dict[str, object]] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.api.dashboard_schemas import RfidTelemetryPublic
-from gateway.api.deps import RuntimeDep, StoreDashboardReader
+from smartstore.gateway.api.dashboard_schemas import RfidTelemetryPublic
+from smartstore.gateway.api.deps import RuntimeDep, StoreDashboardReader
 
 router = APIRouter(tags=["dashboard"])
 

@@ -9,8 +9,8 @@ import pytest
 from llrp_helpers import READER, BridgeFactory, BridgeThread, EmulatorThread, ReaderWatcher, epc
 from llrpkit.emulator import EmulatedTag
 
-from devices.llrp import BackoffSettings, ReaderBridgeSettings, settings_for_reader
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.llrp import BackoffSettings, ReaderBridgeSettings, settings_for_reader
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import paho.mqtt.client as paho
 from llrpkit.emulator import EmulatedTag, LLRPEmulator
 
-from devices.llrp import ReaderBridge, ReaderBridgeSettings
-from smartstore.contract import topics
-from smartstore.contract.payloads import DeviceStatus, ReadBatch
-from smartstore.contract.validation import Decoded, decode
-from smartstore.mqtt import MqttLink, MqttSettings
+from smartstore.devices.llrp import ReaderBridge, ReaderBridgeSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import DeviceStatus, ReadBatch
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
 T = TypeVar("T")
 

@@ -9,12 +9,12 @@ import pytest
 from llrpkit import TagReport
 from pydantic import ValidationError
 
-from devices.llrp import BackoffSettings, ReaderBridge, UnknownReaderError, settings_for_reader
-from devices.llrp.backoff import Backoff
-from devices.llrp.batching import ReadAggregator, ReadRejectReason, reader_time
-from devices.llrp.status import ReaderState
-from smartstore.contract.payloads import DeviceState
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.llrp import BackoffSettings, ReaderBridge, UnknownReaderError, settings_for_reader
+from smartstore.devices.llrp.backoff import Backoff
+from smartstore.devices.llrp.batching import ReadAggregator, ReadRejectReason, reader_time
+from smartstore.devices.llrp.status import ReaderState
+from smartstore.kernel.contract.payloads import DeviceState
+from smartstore.kernel.storeconfig import StoreConfig
 
 EPC_A = bytes.fromhex("E28011700000020A00000001")
 EPC_B = bytes.fromhex("E28011700000020A00000002")

@@ -18,10 +18,10 @@ from llrp_helpers import (
 )
 from llrpkit.emulator import EmulatedTag
 
-from smartstore.broker import free_port
-from smartstore.contract.payloads import DeviceState, RssiUnit
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.payloads import DeviceState, RssiUnit
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import StoreConfig
+from smartstore.launcher.broker import free_port
 
 
 def _reading(

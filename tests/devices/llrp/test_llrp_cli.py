@@ -12,11 +12,11 @@ from llrp_helpers import READER, EmulatorThread, ReaderWatcher, hex_of, wait_for
 from llrpkit import Reader
 from llrpkit.emulator import EmulatedTag
 
-from smartstore.contract.payloads import DeviceState
+from smartstore.kernel.contract.payloads import DeviceState
 
 
 def _reader_command(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "smartstore.cli", "reader", "--reader", READER, *extra]
+    return [sys.executable, "-m", "smartstore.launcher.cli", "reader", "--reader", READER, *extra]
 
 
 def test_reader_command_bridges_and_stops_cleanly_on_sigterm(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rfid_helpers import Dataset, small_store
 
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.storeconfig import StoreConfig
 
 
 @pytest.fixture

@@ -11,15 +11,15 @@ from typing import Any
 from edge_helpers import sgtin96
 from epcpy.epc_schemes.sgtin import SGTIN, SGTINFilterValue
 
-from edge.config import RfidSettings
-from edge.rfid.epc import EpcCache
-from edge.rfid.inventory import TagInventory
-from edge.rfid.normalize import ReadNormalizer
-from edge.rfid.tags import Cell, TagEvent
-from edge.rfid.zones import ZoneTable
-from smartstore.contract import topics
-from smartstore.contract.payloads import new_event_id
-from smartstore.storeconfig import StoreConfig, parse_store
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.epc import EpcCache
+from smartstore.edge.rfid.inventory import TagInventory
+from smartstore.edge.rfid.normalize import ReadNormalizer
+from smartstore.edge.rfid.tags import Cell, TagEvent
+from smartstore.edge.rfid.zones import ZoneTable
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import new_event_id
+from smartstore.kernel.storeconfig import StoreConfig, parse_store
 
 STORE = "store-rfid-test"
 MILK = "09506000100005"

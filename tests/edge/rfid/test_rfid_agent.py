@@ -13,10 +13,10 @@ from edge_helpers import Broker, Collector, fast_edge_settings, wait_for
 from paho.mqtt.enums import CallbackAPIVersion
 from rfid_helpers import MILK, STORE, epc, small_store, store_data, wire_batch
 
-from edge.agent import EdgeAgent
-from edge.config import RfidSettings
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.edge.agent import EdgeAgent
+from smartstore.edge.config import RfidSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     DeviceState,
     DeviceStatus,
     RfidTelemetry,
@@ -24,8 +24,8 @@ from smartstore.contract.payloads import (
     encode,
     envelope,
 )
-from smartstore.contract.topics import Kind, TelemetryType
-from smartstore.contract.validation import Decoded, decode
+from smartstore.kernel.contract.topics import Kind, TelemetryType
+from smartstore.kernel.contract.validation import Decoded, decode
 
 TAGS = [(epc(MILK, n), 1, -50.0) for n in range(3)]
 

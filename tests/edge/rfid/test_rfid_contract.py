@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from rfid_helpers import START, STORE, iso, small_store, store_data
 
-from smartstore.contract import topics
-from smartstore.contract.payloads import ReadBatch
-from smartstore.contract.topics import Kind, TelemetryType, Topic, TopicError
-from smartstore.contract.validation import Decoded, Rejected, RejectReason, decode
-from smartstore.storeconfig import Area, Departure, StoreConfigError, parse_store
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import ReadBatch
+from smartstore.kernel.contract.topics import Kind, TelemetryType, Topic, TopicError
+from smartstore.kernel.contract.validation import Decoded, Rejected, RejectReason, decode
+from smartstore.kernel.storeconfig import Area, Departure, StoreConfigError, parse_store
 
 
 def batch(rssi: float, unit: str | None = None) -> bytes:

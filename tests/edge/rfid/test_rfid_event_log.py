@@ -6,11 +6,11 @@ from pathlib import Path
 
 from rfid_helpers import MILK, START, epc, small_store, wire_batch
 
-from edge.config import RfidSettings
-from edge.rfid.event_log import TagEventLog, read_events
-from edge.rfid.processor import RfidProcessor
-from edge.rfid.tags import DepartReason, TagEvent, TagEventKind
-from smartstore.contract.topics import Topic
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.event_log import TagEventLog, read_events
+from smartstore.edge.rfid.processor import RfidProcessor
+from smartstore.edge.rfid.tags import DepartReason, TagEvent, TagEventKind
+from smartstore.kernel.contract.topics import Topic
 
 
 def test_arrival_and_timeout_departure_are_logged_with_their_reason(tmp_path: Path) -> None:

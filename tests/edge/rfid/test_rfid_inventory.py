@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 from rfid_helpers import BREAD, MILK, NOT_IN_CATALOG, OATS, Dataset, Read, epc, sgtin198
 
-from edge.config import RfidSettings
-from edge.rfid.tags import TagEventKind
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.tags import TagEventKind
 
 TAG = epc(MILK, 1)
 YEAR_S = 365 * 86400.0

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from rfid_helpers import MILK, START, epc, iso, small_store
 
-from edge.rfid.epc import EpcCache, EpcGarbage, EpcIdentity
-from edge.rfid.normalize import ReaderClock, ReaderTimes, ReadNormalizer, ReadReject
-from edge.rfid.zones import ZoneTable
-from smartstore.contract.payloads import RssiUnit, rssi_to_dbm
+from smartstore.edge.rfid.epc import EpcCache, EpcGarbage, EpcIdentity
+from smartstore.edge.rfid.normalize import ReaderClock, ReaderTimes, ReadNormalizer, ReadReject
+from smartstore.edge.rfid.zones import ZoneTable
+from smartstore.kernel.contract.payloads import RssiUnit, rssi_to_dbm
 
 TAG = epc(MILK, 1)
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from rfid_helpers import MILK, OATS, START, STORE, Read, epc, small_store, wire_batch
 
-from edge.config import RfidSettings
-from edge.processors.base import Rejection
-from edge.rfid.processor import BatchHeader, RfidProcessor, antennas_down
-from edge.rfid.tags import TagEvent
-from smartstore.contract import topics
-from smartstore.contract.payloads import (
+from smartstore.edge.config import RfidSettings
+from smartstore.edge.processors.base import Rejection
+from smartstore.edge.rfid.processor import BatchHeader, RfidProcessor, antennas_down
+from smartstore.edge.rfid.tags import TagEvent
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import (
     AlertSignal,
     DeviceState,
     DeviceStatus,
@@ -27,9 +27,9 @@ from smartstore.contract.payloads import (
     encode,
     envelope,
 )
-from smartstore.contract.topics import Kind, TelemetryType, Topic
-from smartstore.contract.validation import Decoded, RejectReason, decode
-from smartstore.storeconfig import StoreConfig
+from smartstore.kernel.contract.topics import Kind, TelemetryType, Topic
+from smartstore.kernel.contract.validation import Decoded, RejectReason, decode
+from smartstore.kernel.storeconfig import StoreConfig
 
 FAST = RfidSettings(low_stock_settle_s=10.0, telemetry_interval_s=10.0)
 

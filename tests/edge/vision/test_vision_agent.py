@@ -12,14 +12,14 @@ import pytest
 from edge_helpers import Broker, Collector, fast_edge_settings, flat_panel, jpeg, publish, wait_for
 from vision_models import shelf_model, slot_box
 
-from edge.agent import EdgeAgent
-from edge.config import VisionSettings
-from edge.vision.motion import MotionSettings
-from edge.vision.slots import SlotFillSettings
-from smartstore.contract import topics
-from smartstore.contract.payloads import ShelfSignal, ShelfState
-from smartstore.contract.validation import Decoded, decode
-from smartstore.storeconfig import StoreConfig, parse_store
+from smartstore.edge.agent import EdgeAgent
+from smartstore.edge.config import VisionSettings
+from smartstore.edge.vision.motion import MotionSettings
+from smartstore.edge.vision.slots import SlotFillSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.storeconfig import StoreConfig, parse_store
 
 STORE = "store-berlin-01"
 CAMERA = "cam-1l"

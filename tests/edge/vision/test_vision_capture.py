@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from edge_helpers import wait_for
 
-from edge.vision.capture import FrameCapture, is_live
+from smartstore.edge.vision.capture import FrameCapture, is_live
 
 
 def write_video(path: Path, frames: int, fps: float = 20.0) -> Path:

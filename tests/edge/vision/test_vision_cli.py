@@ -11,11 +11,11 @@ import pytest
 import yaml
 from vision_models import shelf_model
 
-from edge.config import VisionSettings
-from edge.vision.detector import model_input_size
-from models.synth.pipeline import synthesize
-from smartstore.cli import main
-from smartstore.storeconfig import EXAMPLE_STORE, StoreConfig
+from smartstore.edge.config import VisionSettings
+from smartstore.edge.vision.detector import model_input_size
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfig
+from smartstore.launcher.cli import main
+from smartstore.models.synth.pipeline import synthesize
 
 SHIPPED = VisionSettings().model_path
 

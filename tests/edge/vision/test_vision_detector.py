@@ -11,7 +11,7 @@ import onnx
 import pytest
 from vision_models import ModelFactory, constant_detector_model, to_input
 
-from edge.vision.detector import (
+from smartstore.edge.vision.detector import (
     DetectorSettings,
     OnnxDetector,
     ResizeScratch,
@@ -172,7 +172,7 @@ def test_class_names_and_size_come_from_metadata(tmp_path: Path, caplog: pytest.
     path = constant_detector_model(
         tmp_path / "m.onnx", [(5, 5, 4, 4, 2, 0.9)], {0: "a", 1: "b", 2: "gap"}, 160
     )
-    with caplog.at_level(logging.INFO, logger="edge.vision.detector"):
+    with caplog.at_level(logging.INFO, logger="smartstore.edge.vision.detector"):
         detector = OnnxDetector(path, DetectorSettings(intra_op_threads=1))
 
     assert detector.names == {0: "a", 1: "b", 2: "gap"}

@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge.vision.motion import GateDecision, InferReason, MotionGate, MotionSettings, MotionState
-from models.synth.pipeline import synthesize
+from smartstore.edge.vision.motion import GateDecision, InferReason, MotionGate, MotionSettings, MotionState
+from smartstore.models.synth.pipeline import synthesize
 
 Frame = npt.NDArray[np.uint8]
 WIDTH, HEIGHT = 320, 240

@@ -11,17 +11,17 @@ import pytest
 from edge_helpers import FakeClock, flat_panel, jpeg
 from vision_models import shelf_model, slot_box
 
-from edge.config import VisionSettings
-from edge.processors.base import Rejection
-from edge.vision.detector import OnnxDetector
-from edge.vision.motion import MotionSettings
-from edge.vision.processor import DECODE_ERROR, ShelfVisionProcessor, decode_jpeg, decode_reduction
-from edge.vision.slots import SlotFillSettings
-from smartstore.contract import topics
-from smartstore.contract.payloads import ShelfSignal, ShelfState, Signal
-from smartstore.contract.topics import Topic
-from smartstore.contract.validation import Image, RejectReason
-from smartstore.storeconfig import Slot, StoreConfig
+from smartstore.edge.config import VisionSettings
+from smartstore.edge.processors.base import Rejection
+from smartstore.edge.vision.detector import OnnxDetector
+from smartstore.edge.vision.motion import MotionSettings
+from smartstore.edge.vision.processor import DECODE_ERROR, ShelfVisionProcessor, decode_jpeg, decode_reduction
+from smartstore.edge.vision.slots import SlotFillSettings
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState, Signal
+from smartstore.kernel.contract.topics import Topic
+from smartstore.kernel.contract.validation import Image, RejectReason
+from smartstore.kernel.storeconfig import Slot, StoreConfig
 
 STORE = "store-berlin-01"
 CAMERA = "cam-1l"
@@ -132,7 +132,7 @@ def test_a_camera_sending_another_size_than_configured_is_decoded_to_cover_the_m
     )
     other_size = jpeg(cv2.resize(cv2.cvtColor(flat_panel(), cv2.COLOR_GRAY2BGR), sent))
 
-    with caplog.at_level(logging.WARNING, logger="edge.vision.processor"):
+    with caplog.at_level(logging.WARNING, logger="smartstore.edge.vision.processor"):
         signals = run(processor, clock, [other_size for _ in range(10)])
 
     # The annotated snapshot is drawn on the decoded frame: a 640 x 360 sub-stream decoded at half size

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from devices.sim.camera import ShelfCamera
-from edge.config import VisionSettings
-from edge.vision.processor import ShelfVisionProcessor
-from smartstore.contract import topics
-from smartstore.contract.payloads import ShelfSignal, ShelfState, Signal
-from smartstore.contract.topics import Topic
-from smartstore.contract.validation import Image
-from smartstore.storeconfig import StoreConfig
+from smartstore.devices.sim.camera import ShelfCamera
+from smartstore.edge.config import VisionSettings
+from smartstore.edge.vision.processor import ShelfVisionProcessor
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState, Signal
+from smartstore.kernel.contract.topics import Topic
+from smartstore.kernel.contract.validation import Image
+from smartstore.kernel.storeconfig import StoreConfig
 
 SHIPPED = VisionSettings().model_path
 pytestmark = pytest.mark.skipif(

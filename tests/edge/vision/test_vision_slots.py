@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.vision.detector import Detection
-from edge.vision.slots import SlotFillSettings, SlotRaster, SlotTracker
-from models.synth.pipeline import synthesize
-from smartstore.contract.payloads import ShelfState
-from smartstore.storeconfig import Slot
+from smartstore.edge.vision.detector import Detection
+from smartstore.edge.vision.slots import SlotFillSettings, SlotRaster, SlotTracker
+from smartstore.kernel.contract.payloads import ShelfState
+from smartstore.kernel.storeconfig import Slot
+from smartstore.models.synth.pipeline import synthesize
 
 PRODUCT, GAP = 0, 1
 CLASS_IDS = (PRODUCT, GAP)

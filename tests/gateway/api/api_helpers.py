@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.alerts import raise_alert
-from gateway.inventory_store import apply_movement
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.inventory.store import apply_movement
+from smartstore.gateway.monitoring.alerts import raise_alert
+from smartstore.gateway.runtime import GatewayRuntime
 
 BERLIN = "store-berlin-01"
 HAMBURG = "store-hamburg-02"

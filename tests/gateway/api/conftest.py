@@ -12,14 +12,14 @@ from api_helpers import BERLIN, HAMBURG, SECOND_STORE, Keys, wait_until
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gateway.api.app import create_app
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.runtime import GatewayRuntime
-from gateway.security import Role, create_api_key
-from smartstore.broker import free_port
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE
+from smartstore.gateway.api.app import create_app
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Role, create_api_key
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
+from smartstore.launcher.broker import free_port
 
 
 @pytest.fixture

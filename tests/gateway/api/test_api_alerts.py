@@ -8,8 +8,8 @@ import pytest
 from api_helpers import BERLIN, HAMBURG, Keys, auth, open_alert
 from fastapi.testclient import TestClient
 
-from gateway.db.models import Device
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.db.models import Device
+from smartstore.gateway.runtime import GatewayRuntime
 
 ALERTS = f"/api/v1/stores/{BERLIN}/alerts"
 

@@ -10,9 +10,9 @@ from api_helpers import BERLIN, HAMBURG, Keys, auth
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from gateway.db.models import Base, Inventory
-from gateway.runtime import GatewayRuntime
-from gateway.security import generate_key, revoke_api_key
+from smartstore.gateway.db.models import Base, Inventory
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import generate_key, revoke_api_key
 
 INVENTORY = f"/api/v1/stores/{BERLIN}/inventory"
 
@@ -147,7 +147,7 @@ def test_a_crash_is_a_json_500_with_a_request_id_logged_server_side(
 ) -> None:
     # A real failure: the inventory table vanishes under the running API.
     Base.metadata.tables[Inventory.__tablename__].drop(api_runtime.engine)
-    with caplog.at_level(logging.ERROR, logger="gateway.api"):
+    with caplog.at_level(logging.ERROR, logger="smartstore.gateway.api"):
         response = client.get(INVENTORY, headers=auth(keys.admin))
     error = assert_json_error(response, 500, "internal_error")
     assert error["message"] == "internal server error"

@@ -11,15 +11,15 @@ from api_helpers import BERLIN, Keys, auth, wait_until
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.api.app import create_app
-from gateway.catalog import sync_stores
-from gateway.config import GatewaySettings
-from gateway.runtime import GatewayRuntime
-from gateway.security import Role, create_api_key
-from gateway.snapshots import SnapshotStore
-from smartstore.contract import topics
-from smartstore.mqtt import MqttSettings
-from smartstore.storeconfig import EXAMPLE_STORE
+from smartstore.gateway.api.app import create_app
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.monitoring.snapshots import SnapshotStore
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Role, create_api_key
+from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 SNAPSHOT = f"/api/v1/stores/{BERLIN}/cameras/cam-1l/snapshot.jpg"
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import httpx
 from api_helpers import BERLIN, HAMBURG, MILK, Keys, auth, open_alert, stock, wait_until
 
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.runtime import GatewayRuntime
 
 
 @contextmanager

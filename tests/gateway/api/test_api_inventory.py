@@ -9,8 +9,8 @@ from api_helpers import BERLIN, HAMBURG, HAMBURG_ONLY, MILK, OAT_DRINK, Keys, au
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from gateway.db.models import Inventory, SlotState
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.db.models import Inventory, SlotState
+from smartstore.gateway.runtime import GatewayRuntime
 
 BUTTER = "09506000100036"
 INVENTORY = f"/api/v1/stores/{BERLIN}/inventory"

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db.engine import make_engine, make_sessionmaker
-from gateway.db.models import ApiKey
-from gateway.security import (
+from smartstore.gateway.db.engine import make_engine, make_sessionmaker
+from smartstore.gateway.db.models import ApiKey
+from smartstore.gateway.security import (
     KEY_PATTERN,
     ApiKeyError,
     Permission,
@@ -20,7 +20,7 @@ from gateway.security import (
     list_api_keys,
     revoke_api_key,
 )
-from smartstore.cli import main
+from smartstore.launcher.cli import main
 
 DEMO_KEY = "ssk_demo0adm_" + "Q" * 20 + "7" * 20
 

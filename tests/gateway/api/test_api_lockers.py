@@ -14,11 +14,11 @@ from api_helpers import BERLIN, Keys, auth, stock, wait_until
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.locker_link import LockerLink
-from gateway.runtime import GatewayRuntime
-from smartstore import pickup_codes
-from smartstore.contract import payloads as p
-from smartstore.contract import topics
+from smartstore.gateway.lockers.link import LockerLink
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel import pickup_codes
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
 
 ORDERS = f"/api/v1/stores/{BERLIN}/pickup-orders"
 LOCKERS = f"/api/v1/stores/{BERLIN}/lockers"

@@ -10,8 +10,8 @@ from api_helpers import BERLIN, HAMBURG, MILK, Keys, auth, stock
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from gateway.db.models import IdempotencyRecord, Movement
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.db.models import IdempotencyRecord, Movement
+from smartstore.gateway.runtime import GatewayRuntime
 
 MOVEMENTS = f"/api/v1/stores/{BERLIN}/movements"
 SALE = {"type": "sale", "gtin": MILK, "quantity": 3, "zone": "aisle-1"}

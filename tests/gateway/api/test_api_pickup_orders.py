@@ -11,9 +11,9 @@ from api_helpers import BERLIN, Keys, auth, stock
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from gateway.db.lockers import PickupOrder
-from gateway.db.models import Inventory
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.db.lockers import PickupOrder
+from smartstore.gateway.db.models import Inventory
+from smartstore.gateway.runtime import GatewayRuntime
 
 ORDERS = f"/api/v1/stores/{BERLIN}/pickup-orders"
 RICE = "09506000100098"  # untagged, safety stock 0

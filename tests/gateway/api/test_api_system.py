@@ -10,9 +10,9 @@ import pytest
 from api_helpers import BERLIN, HAMBURG, Keys, auth
 from fastapi.testclient import TestClient
 
-from gateway.db.engine import make_engine
-from gateway.db.models import DeadLetter
-from gateway.runtime import GatewayRuntime
+from smartstore.gateway.db.engine import make_engine
+from smartstore.gateway.db.models import DeadLetter
+from smartstore.gateway.runtime import GatewayRuntime
 
 BINARY = b"\xff\xd8\xff\xe0 not utf-8 \x00\x81"
 

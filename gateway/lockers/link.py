@@ -1,0 +1,257 @@
+"""The gateway's own MQTT link to its lockers: open commands, retained manifests, door events and acks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.lockers.compartments import apply_locker_ack, apply_locker_event
+from smartstore.gateway.lockers.order_store import Outcome, expire_due
+from smartstore.gateway.lockers.views import ready_manifests
+from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.validation import Decoded, decode
+from smartstore.kernel.mqtt import MqttLink
+
+logger = logging.getLogger(__name__)
+
+LockerKey = tuple[str, str]  # (store, locker)
+_QUEUE_MAX = 10_000
+_TICK_S = 0.5
+_MANIFEST_CHECK_S = 5.0
+_REFRESH = "refresh"
+
+
+def load_code_secret(settings: GatewaySettings) -> bytes:
+    """The pickup-code lookup key: from the settings, else kept in a private file (made on first use)."""
+    if settings.pickup_code_secret is not None:
+        secret = settings.pickup_code_secret.get_secret_value().encode()
+        if len(secret) < 16:
+            raise ValueError("pickup_code_secret must be at least 16 bytes")
+        return secret
+    path = settings.pickup_code_secret_file or _default_secret_file(settings.db_url)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two gateways starting at once must not each write (and use) a different key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            logger.info("generated the pickup-code lookup key in %s", path)
+    secret = path.read_text().strip().encode()
+    if len(secret) < 16:
+        raise ValueError(f"{path}: the pickup-code lookup key must be at least 16 bytes")
+    return secret
+
+
+def _default_secret_file(db_url: str) -> Path:
+    if db_url.startswith("sqlite:///") and ":memory:" not in db_url:
+        return Path(db_url.removeprefix("sqlite:///")).parent / "pickup-code.secret"
+    return Path("var") / "pickup-code.secret"
+
+
+class LockerLink:
+    """Publishes `LockerCommand`s and one retained `LockerManifest` per locker bank; reads events/acks.
+
+    A worker thread owns every database write of the link (events, acks, the expiry sweep, manifest
+    refreshes), so the paho thread only queues; a bad message or a failing write is logged, never fatal.
+    """
+
+    def __init__(self, runtime: GatewayRuntime, secret: bytes | None = None) -> None:
+        self.runtime = runtime
+        self.secret = secret if secret is not None else load_code_secret(runtime.settings)
+        settings = runtime.settings
+        self._subscriptions = [
+            (f, 1) for store in runtime.stores for f in topics.locker_feedback_filters(store)
+        ]
+        self.link = MqttLink(
+            settings.mqtt,
+            f"{settings.gateway_id}-lockers",
+            subscriptions=self._subscriptions,
+            on_message=self._on_message,
+        )
+        self.subscribed = threading.Event()
+        self._subacks = 0
+        self._inner_connect = self.link.client.on_connect
+        self.link.client.on_connect = self._on_connect
+        self.link.client.on_subscribe = self._on_subscribe
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(_QUEUE_MAX)
+        self._seq_lock = threading.Lock()
+        self._seq = int(time.time() * 1000)  # grows across restarts too: an edge never sees it go back
+        self._published: dict[LockerKey, tuple[Any, ...]] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="locker-link", daemon=True)
+        self._thread.start()
+        self.link.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.link.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected.is_set()
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """True once connected and subscribed to every locker's events and acks."""
+        return self.subscribed.wait(timeout)
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        with self._seq_lock:
+            self._seq += 1
+            return self._seq
+
+    def open_door(self, store: str, locker: str, compartment: str, request: str) -> bool:
+        """Send the open command (QoS 1); False when the broker link is down (nothing is queued)."""
+        if not self.connected:
+            return False
+        command = p.LockerCommand(
+            **p.envelope(self._next_seq()), request=request, action="open", compartment=compartment
+        )
+        info = self.link.publish(topics.locker_cmd(store, locker), p.encode(command), qos=1)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            logger.warning(
+                "open %s/%s/%s not sent: %s", store, locker, compartment, paho.error_string(info.rc)
+            )
+            return False
+        logger.info("open %s/%s/%s sent (%s)", store, locker, compartment, request)
+        return True
+
+    def refresh(self, lockers: Iterable[LockerKey]) -> None:
+        """Republish these lockers' manifests soon (from the worker thread, after the caller's commit)."""
+        if set(lockers):
+            self._offer((_REFRESH, False))
+
+    def publish(self, outcome: Outcome) -> None:
+        """After a commit: the outcome's bus events, and its lockers' manifests."""
+        for type_, store, data in outcome.events:
+            self.runtime.bus.publish(type_, store, data)
+        self.refresh(outcome.lockers)
+
+    def _publish_manifests(self, force: bool) -> None:
+        """Publish the manifests that changed since last sent, or all of them when `force`."""
+        with self.runtime.sessions() as session:
+            manifests = ready_manifests(session, self.runtime.stores, utc_now())
+        for key, orders in manifests.items():
+            fingerprint = tuple((o.order, o.compartment, o.code_hash, o.expires_at) for o in orders)
+            if not force and self._published.get(key) == fingerprint:
+                continue
+            if not self.connected:
+                self._published.clear()  # whatever the broker holds, send everything when back
+                return
+            store, locker = key
+            manifest = p.LockerManifest(**p.envelope(self._next_seq()), locker=locker, orders=orders)
+            topic = topics.locker_manifest(store, locker)
+            info = self.link.publish(topic, p.encode(manifest), qos=1, retain=True)
+            if info.rc == paho.MQTT_ERR_SUCCESS:
+                self._published[key] = fingerprint
+                logger.info("manifest of %s/%s: %d ready orders", store, locker, len(orders))
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    def _on_connect(self, client: paho.Client, *args: Any) -> None:
+        self._subacks = 0
+        self.subscribed.clear()
+        if self._inner_connect is not None:
+            self._inner_connect(client, *args)
+        # The broker may have lost retained messages (restart without persistence): send all again.
+        self._offer((_REFRESH, True))
+
+    def _on_subscribe(self, client: paho.Client, userdata: object, mid: int, *args: Any) -> None:
+        self._subacks += 1
+        if self._subacks >= len(self._subscriptions):
+            self.subscribed.set()
+
+    def _on_message(self, message: paho.MQTTMessage) -> None:
+        self._offer(("message", (message.topic, bytes(message.payload))))
+
+    def _offer(self, item: tuple[str, Any]) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            logger.error("locker link queue full; %s dropped", item[0])
+
+    # --- worker thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_sweep = time.monotonic()
+        next_check = time.monotonic() + _MANIFEST_CHECK_S
+        sweep_every = self.runtime.settings.locker_sweep_interval_s
+        while not self._stopping.is_set():
+            try:
+                kind, value = self._queue.get(timeout=_TICK_S)
+            except queue.Empty:
+                kind, value = "", None
+            now = time.monotonic()
+            try:
+                if kind == "message":
+                    self._handle(*value)
+                elif kind == _REFRESH:
+                    self._publish_manifests(value)
+                if now >= next_sweep:
+                    next_sweep = now + sweep_every
+                    self.sweep(utc_now())
+                if now >= next_check:
+                    next_check = now + _MANIFEST_CHECK_S
+                    self._publish_manifests(False)
+            except Exception:
+                logger.exception("locker link: %s failed", kind or "periodic work")
+
+    def sweep(self, at: datetime) -> int:
+        """Expire overdue orders now; returns how many."""
+        with self.runtime.sessions() as session:
+            outcomes = expire_due(session, self.runtime.stores, at)
+            session.commit()
+        for outcome in outcomes:
+            self.publish(outcome)
+        return len(outcomes)
+
+    def _handle(self, topic_text: str, raw: bytes) -> None:
+        decoded = decode(topic_text, raw)
+        if not isinstance(decoded, Decoded):
+            logger.info("locker message on %s ignored: %s", topic_text, getattr(decoded, "detail", "image"))
+            return
+        topic, payload = decoded.topic, decoded.payload
+        store = self.runtime.stores.get(topic.store)
+        if store is None:
+            return
+        with self.runtime.sessions() as session:
+            if isinstance(payload, p.LockerEvent):
+                outcome = apply_locker_event(session, store, topic.device, payload, utc_now())
+            elif isinstance(payload, p.LockerAck):
+                outcome = apply_locker_ack(session, store, topic.device, payload, utc_now())
+            else:
+                return
+            session.commit()
+        if outcome is not None:
+            for type_, store_id, data in outcome.events:
+                self.runtime.bus.publish(type_, store_id, data)
+            if outcome.lockers:
+                self._publish_manifests(False)

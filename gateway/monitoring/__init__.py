@@ -1,0 +1,1 @@
+"""Monitoring: alerts, device presence, RFID telemetry, camera snapshots, Prometheus metrics."""

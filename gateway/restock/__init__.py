@@ -1,0 +1,1 @@
+"""Restock: tasks opened and closed by shelf states, on-shelf availability and KPIs."""

@@ -1,0 +1,1 @@
+"""The kernel every component imports: wire contract, store file, MQTT link, pickup-code crypto."""

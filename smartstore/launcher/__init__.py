@@ -1,0 +1,1 @@
+"""The launcher: `smartstore <command>`, the demo, the embedded broker and child processes."""

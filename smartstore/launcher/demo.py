@@ -1,0 +1,413 @@
+"""`smartstore demo`: a whole simulated store on loopback — broker, gateway, edge agent and simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from smartstore.devices.sim.settings import Outage
+from smartstore.kernel.contract import topics
+from smartstore.kernel.contract.payloads import new_event_id, utc_now
+from smartstore.kernel.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
+from smartstore.launcher.broker import BrokerStartError, LocalBroker, start_local_broker
+from smartstore.launcher.children import Child
+from smartstore.launcher.demo_lockers import locker_lines
+from smartstore.launcher.demo_orders import DemoOrderTraffic, OrderTrafficSettings
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+EDGE_AGENT = "edge-1"
+HAND_AGENT = "demo-hand"
+ROLES = ("admin", "manager", "integrator", "kiosk")
+KEY_ENV = {role: f"SMARTSTORE_{role.upper()}_KEY" for role in ROLES}
+# Unplugged by default so whoever watches the demo sees a device alert raised and cleared: sim minute 30
+# for 20 sim minutes, i.e. 30 s after the start for 20 s at the default speed.
+DEFAULT_OUTAGE_READER = "reader-aisle-2"
+DEFAULT_OUTAGE_START_S = 1800.0
+DEFAULT_OUTAGE_DURATION_S = 1200.0
+# Child log lines worth showing on the console; everything else stays in the log files.
+
+
+class DemoSettings(BaseModel):
+    """The demo's command line, validated before anything starts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    http_port: int = Field(8080, ge=1, le=65535)
+    mqtt_port: int = Field(1884, ge=1, le=65535, description="Port of the embedded broker.")
+    mqtt_url: str | None = Field(None, description="Use this broker instead of the embedded one.")
+    mqtt_protocol: Literal["5", "3.1.1"] | None = None
+    duration_s: float = Field(0.0, ge=0, description="Seconds to run; 0 = until Ctrl-C.")
+    store: Path = EXAMPLE_STORE
+    speed: float = Field(60.0, gt=0)
+    seed: int = 7
+    data_dir: Path | None = None
+    startup_timeout_s: float = Field(90.0, gt=0)
+    stop_timeout_s: float = Field(10.0, gt=0)
+    outages: tuple[Outage, ...] | None = Field(None, description="Devices to unplug; None = the default one.")
+    order_every_s: float = Field(40.0, ge=0, description="Simulated pickup orders this often; 0 = none.")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http-port", type=int, default=8080, help="gateway HTTP port (default 8080)")
+    parser.add_argument("--mqtt-port", type=int, default=1884, help="embedded broker port (default 1884)")
+    parser.add_argument("--mqtt-url", help="use this broker instead of the embedded one")
+    parser.add_argument("--mqtt-protocol", choices=["5", "3.1.1"], help="default 3.1.1 embedded, else 5")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds to run; 0 = until Ctrl-C")
+    parser.add_argument("--store", type=Path, default=EXAMPLE_STORE, help="store file (default: example)")
+    parser.add_argument("--speed", type=float, default=60.0, help="sim seconds per real second")
+    parser.add_argument("--seed", type=int, default=7, help="simulation seed")
+    parser.add_argument(
+        "--data-dir", type=Path, help="where the DB, logs and truth go (default: new temp dir)"
+    )
+    parser.add_argument(
+        "--outage",
+        action="append",
+        default=[],
+        metavar="DEVICE@START+DURATION",
+        help="unplug a simulated device at START for DURATION sim seconds (repeatable); default: "
+        f"{DEFAULT_OUTAGE_READER}@{DEFAULT_OUTAGE_START_S:g}+{DEFAULT_OUTAGE_DURATION_S:g}",
+    )
+    parser.add_argument("--no-outage", action="store_true", help="unplug no device")
+    parser.add_argument(
+        "--order-every",
+        type=float,
+        default=40.0,
+        help="a simulated web order loaded into a locker and collected with its code this often "
+        "(seconds; 0 = none, default 40)",
+    )
+
+
+def outage_text(outage: Outage) -> str:
+    return f"{outage.device}@{outage.start_s:g}+{outage.duration_s:g}"
+
+
+def scheduled_outages(settings: DemoSettings, store: StoreConfig) -> list[Outage]:
+    """The outages the simulator gets: those asked for, else one of a reader serving only the salesfloor."""
+    devices = store.devices
+    if settings.outages is not None:
+        known = (
+            {d.id for d in devices.readers}
+            | {d.id for d in devices.cameras}
+            | {d.id for d in devices.lockers}
+        )
+        unknown = sorted({o.device for o in settings.outages} - known)
+        if unknown:
+            raise ValueError(f"--outage: no device {', '.join(unknown)} in the store file")
+        return list(settings.outages)
+    salesfloor = {zone.id for zone in store.zones if zone.area is Area.SALESFLOOR}
+    readers = [r.id for r in devices.readers if all(a.zone in salesfloor for a in r.antennas)]
+    if not readers:
+        return []
+    device = DEFAULT_OUTAGE_READER if DEFAULT_OUTAGE_READER in readers else readers[0]
+    return [Outage(device=device, start_s=DEFAULT_OUTAGE_START_S, duration_s=DEFAULT_OUTAGE_DURATION_S)]
+
+
+def duration_words(sim_s: float, speed: float) -> str:
+    """Sim seconds as the sim clock shows them, with the real seconds they take at `speed`."""
+    whole = round(sim_s)
+    return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d} sim (~{sim_s / speed:.0f} s real)"
+
+
+def create_demo_keys(db_url: str) -> dict[str, str]:
+    """One key per role: fixed by SMARTSTORE_<ROLE>_KEY when set, else random."""
+    from smartstore.gateway.db.engine import make_engine, make_sessionmaker
+    from smartstore.gateway.security import create_api_key
+
+    engine = make_engine(db_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        return {
+            role: create_api_key(sessions, role, f"demo-{role}", key=os.environ.get(KEY_ENV[role]) or None)
+            for role in ROLES
+        }
+    finally:
+        engine.dispose()
+
+
+def wait_healthy(url: str, gateway: Child, timeout: float, stop: threading.Event) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        if gateway.exit_code() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  (our own loopback URL)
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        stop.wait(0.25)
+    return False
+
+
+def shelf_signal_example(store: StoreConfig, state: str, fill: float) -> tuple[str, str] | None:
+    """Topic and JSON of a hand-written shelf signal for the first camera-watched slot of the store."""
+    for shelf in store.planogram:
+        if shelf.camera:
+            slot = shelf.slots[0]
+            payload = {
+                "v": 1,
+                "id": new_event_id(),
+                "ts": utc_now().isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "seq": 1,
+                "camera": shelf.camera,
+                "slots": [{"slot": slot.id, "gtin": slot.gtin, "state": state, "fill": fill}],
+            }
+            return topics.signal(store.store.id, HAND_AGENT, topics.SignalType.SHELF), json.dumps(payload)
+    return None
+
+
+def banner(demo: Demo, keys: dict[str, str]) -> str:
+    base = f"http://{LOOPBACK}:{demo.settings.http_port}"
+    store_id = demo.store.store.id
+    host, port = demo.mqtt_host_port()
+    pub = f"mosquitto_pub -h {host} -p {port} -V {'mqttv5' if demo.protocol == '5' else 'mqttv311'} -q 1"
+    lines = [
+        "",
+        "=" * 78,
+        " smartstore demo — a simulated store, running",
+        "=" * 78,
+        f" Dashboard   {base}/dashboard",
+        f" API docs    {base}/api/docs",
+        f" Health      {base}/healthz      Metrics  {base}/metrics",
+        f" MQTT        {demo.mqtt_url} (MQTT {demo.protocol})",
+        "",
+        " API keys (this run only unless fixed by SMARTSTORE_<ROLE>_KEY):",
+        *(f"   {role:<11} {key}" for role, key in keys.items()),
+        "",
+        " Try it:",
+        "   # unified inventory, as an integrator sees it",
+        f"   curl -s -H 'X-API-Key: {keys['integrator']}' {base}/api/v1/stores/{store_id}/inventory",
+    ]
+    example = shelf_signal_example(demo.store, "empty", 0.0)
+    if example:
+        topic, payload = example
+        lines += [
+            "   # a hand-written valid shelf signal: that slot turns empty (give each send a new id)",
+            f"   {pub} -t '{topic}' -m '{payload}'",
+            "   # a malformed one: rejected with a reason and dead-lettered, the gateway carries on",
+            f'   {pub} -t \'{topic}\' -m \'{{"v": 1, "id": "{new_event_id()}", "slots": "none"}}\'',
+        ]
+    lines += [
+        "   # what was rejected and why",
+        f"   curl -s -H 'X-API-Key: {keys['admin']}' {base}/api/v1/dead-letters",
+        "",
+        *locker_lines(demo.store, keys, base, demo.settings.store, demo.mqtt_url, demo.protocol),
+        *outage_lines(demo, keys, base),
+        f" Data dir    {demo.data_dir}  (SQLite DB, edge state; kept after exit)",
+        f" Logs        {demo.logs_dir}/{{gateway,edge,sim}}.log  (errors are also shown here)",
+        f" Truth       {demo.truth_path}  (the simulator's ground truth, JSON lines)",
+        "",
+        " DEMO ONLY: it binds to 127.0.0.1 and runs open on loopback"
+        + (": the embedded MQTT broker has no authentication and no TLS." if demo.broker else "."),
+        f" Stops after {demo.settings.duration_s:g} s." if demo.settings.duration_s else " Ctrl-C stops.",
+        "=" * 78,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def outage_lines(demo: Demo, keys: dict[str, str], base: str) -> list[str]:
+    if not demo.outages:
+        return []
+    speed = demo.settings.speed
+    store_url = f"{base}/api/v1/stores/{demo.store.store.id}"
+    lines = [" Outages (sim time since the start; --no-outage turns the default one off):"]
+    for outage in demo.outages:
+        lines.append(
+            f"   {outage.device} will be unplugged at {duration_words(outage.start_s, speed)}"
+            f" for {duration_words(outage.duration_s, speed)}"
+        )
+    lines += [
+        "   # watch its device alert open and clear, and the device go offline and back",
+        f"   curl -s -H 'X-API-Key: {keys['manager']}' '{store_url}/alerts?state=open'",
+        f"   curl -s -H 'X-API-Key: {keys['manager']}' {store_url}/devices",
+        "",
+    ]
+    return lines
+
+
+class Demo:
+    """Owns the broker and the child processes, and stops them in reverse order."""
+
+    def __init__(
+        self, settings: DemoSettings, store: StoreConfig, data_dir: Path, outages: list[Outage] | None = None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.outages = outages or []
+        self.data_dir = data_dir
+        self.logs_dir = data_dir / "logs"
+        self.truth_path = data_dir / "truth.jsonl"
+        self.db_url = f"sqlite:///{data_dir / 'smartstore.gateway.db'}"
+        self.broker: LocalBroker | None = None
+        self.mqtt_url = settings.mqtt_url or f"mqtt://{LOOPBACK}:{settings.mqtt_port}"
+        self.protocol: Literal["5", "3.1.1"] = settings.mqtt_protocol or (
+            "5" if settings.mqtt_url else "3.1.1"
+        )
+        self.children: list[Child] = []
+        self.stopping = threading.Event()
+
+    def mqtt_host_port(self) -> tuple[str, int]:
+        from smartstore.kernel.mqtt import MqttSettings
+
+        mqtt = MqttSettings(url=self.mqtt_url)
+        return mqtt.host, mqtt.port
+
+    def start_broker(self) -> None:
+        if self.settings.mqtt_url:
+            return
+        self.broker = start_local_broker(
+            self.settings.mqtt_port, LOOPBACK, directory=self.data_dir / "mosquitto"
+        )
+        self.mqtt_url = self.broker.url
+        # The fallback mosquitto speaks MQTT 5; amqtt only 3.1.1.
+        self.protocol = self.settings.mqtt_protocol or self.broker.protocol
+
+    def child(self, name: str, *argv: str) -> Child:
+        mqtt = ("--mqtt-url", self.mqtt_url, "--mqtt-protocol", self.protocol)
+        started = Child(
+            name, [name, "--store", str(self.settings.store), *mqtt, *argv], self.logs_dir / f"{name}.log"
+        )
+        self.children.append(started)
+        started.start()
+        return started
+
+    def start_components(self) -> bool:
+        gateway = self.child(
+            "gateway",
+            *("--db-url", self.db_url, "--host", LOOPBACK, "--port", str(self.settings.http_port)),
+        )
+        health = f"http://{LOOPBACK}:{self.settings.http_port}/healthz"
+        if not wait_healthy(health, gateway, self.settings.startup_timeout_s, self.stopping):
+            if self.stopping.is_set():
+                return True
+            print(
+                f"smartstore demo: the gateway did not become healthy; see {gateway.log_path}",
+                file=sys.stderr,
+            )
+            return False
+        self.child("edge", "--agent-id", EDGE_AGENT, "--state-dir", str(self.data_dir / "edge"))
+        # The edge agent subscribes on connect; give it that moment before the devices start talking.
+        if self.stopping.wait(1.0):
+            return True
+        self.child(
+            "sim",
+            *("--seed", str(self.settings.seed), "--speed", str(self.settings.speed)),
+            # Orders are loaded through the gateway's API here, not by associates on their own.
+            *("--locker-loads-per-hour", "0"),
+            *("--truth", str(self.truth_path)),
+            *(f"--outage={outage_text(outage)}" for outage in self.outages),
+        )
+        return True
+
+    def dead_child(self) -> Child | None:
+        return next((c for c in self.children if c.exit_code() is not None), None)
+
+    def wait(self) -> int:
+        deadline = time.monotonic() + self.settings.duration_s if self.settings.duration_s else None
+        while not self.stopping.wait(0.5):
+            dead = self.dead_child()
+            if dead is not None:
+                print(
+                    f"smartstore demo: {dead.name} exited early with code {dead.exit_code()}; "
+                    f"see {dead.log_path}",
+                    file=sys.stderr,
+                )
+                return 1
+            if deadline is not None and time.monotonic() >= deadline:
+                logger.info("demo duration of %.0f s elapsed", self.settings.duration_s)
+                break
+        return 0
+
+    def shutdown(self) -> None:
+        # Devices first, then the edge, then the gateway: what is in flight still lands in the DB.
+        for child in reversed(self.children):
+            child.stop(self.settings.stop_timeout_s)
+        if self.broker is not None:
+            self.broker.stop()
+        self.broker = None
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping the demo", signum)
+        self.stopping.set()
+
+
+def settings_from_args(args: argparse.Namespace) -> DemoSettings:
+    return DemoSettings(
+        http_port=args.http_port,
+        mqtt_port=args.mqtt_port,
+        mqtt_url=args.mqtt_url,
+        mqtt_protocol=args.mqtt_protocol,
+        duration_s=args.duration,
+        store=args.store,
+        speed=args.speed,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        outages=() if args.no_outage else (tuple(Outage.parse(text) for text in args.outage) or None),
+        order_every_s=args.order_every,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.no_outage and args.outage:
+            raise ValueError("--outage and --no-outage contradict each other")
+        settings = settings_from_args(args)
+        store = load_store(settings.store)
+        outages = scheduled_outages(settings, store)
+    except (ValidationError, StoreConfigError, ValueError) as error:
+        print(f"smartstore demo: {error}", file=sys.stderr)
+        return 2
+    data_dir = (settings.data_dir or Path(tempfile.mkdtemp(prefix="smartstore-demo-"))).resolve()
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    demo = Demo(settings.model_copy(update={"store": settings.store.resolve()}), store, data_dir, outages)
+    print(
+        f"smartstore demo: DEMO ONLY — binds to 127.0.0.1, MQTT without authentication; data in {data_dir}",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, demo.request_stop)
+    signal.signal(signal.SIGINT, demo.request_stop)
+    try:
+        demo.start_broker()
+        keys = create_demo_keys(demo.db_url)
+        if not demo.start_components():
+            return 1
+        if demo.stopping.is_set():
+            return 0
+        print(banner(demo, keys), flush=True)
+        if settings.order_every_s > 0:
+            base = f"http://{LOOPBACK}:{settings.http_port}"
+            traffic = DemoOrderTraffic(
+                OrderTrafficSettings(base, interval_s=settings.order_every_s, seed=settings.seed), store, keys
+            )
+            traffic.start()
+        try:
+            return demo.wait()
+        finally:
+            if settings.order_every_s > 0:
+                traffic.close()
+    except BrokerStartError as error:
+        print(f"smartstore demo: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # e.g. a malformed SMARTSTORE_<ROLE>_KEY (ApiKeyError)
+        print(f"smartstore demo: {error}", file=sys.stderr)
+        return 1
+    finally:
+        demo.shutdown()
+        print("smartstore demo: stopped", flush=True)
