@@ -199,16 +199,17 @@ def build_runtime(url: str, db_url: str, gateway_id: str) -> GatewayRuntime:
     return runtime
 
 
-def gateway_rate(url: str, db_url: str, n: int) -> tuple[float, float, Applied, set[str], SignalConsumer]:
-    runtime = build_runtime(url, db_url, "bench-gateway")
-    first = SignalConsumer(runtime)
+def gateway_rate(
+    runtime: GatewayRuntime, url: str, n: int
+) -> tuple[float, float, Applied, set[str], SignalConsumer]:
+    first = runtime.new_consumer()
     first.start()
     if not first.wait_ready(10):
         raise SystemExit("gateway did not connect")
     first.stop()
     run_publisher(url, "gw", n).join()
     applied = Applied()
-    consumer = SignalConsumer(runtime)
+    consumer = runtime.new_consumer()
     consumer.add_commit_listener(applied)
     launched = time.time()
     consumer.start()
@@ -225,7 +226,7 @@ def gateway_rate(url: str, db_url: str, n: int) -> tuple[float, float, Applied, 
 
 
 def latency(
-    url: str, consumer: SignalConsumer, applied: Applied, rate: float, seconds: float
+    url: str, runtime: GatewayRuntime, consumer: SignalConsumer, applied: Applied, rate: float, seconds: float
 ) -> dict[str, Any]:
     n = int(rate * seconds)
     expected = set(event_ids("lat", n))
@@ -233,7 +234,7 @@ def latency(
     publisher.join(seconds * 5 + 60)
     applied.wait_for(expected, 60)
     consumer.wait_idle(10)
-    with consumer.runtime.sessions() as session:
+    with runtime.sessions() as session:
         rows = session.execute(
             select(AppliedEvent.event_id, AppliedEvent.event_ts).where(AppliedEvent.event_id.like("lat-%"))
         ).all()
@@ -270,18 +271,19 @@ def main(argv: list[str] | None = None) -> int:
     broker.start()
     url = broker.url
     try:
-        db_url = args.db_url or f"sqlite:///{workdir / 'smartstore.gateway.db'}"
+        db_url = args.db_url or f"sqlite:///{workdir / 'gateway.db'}"
         base = baseline_rate(url, args.n)
         print(f"(a) baseline paho subscriber, QoS 1: {base:,.0f} msg/s ({args.n} signals)")
-        rate, start_s, applied, expected, consumer = gateway_rate(url, db_url, args.n)
+        runtime = build_runtime(url, db_url, "bench-gateway")
+        rate, start_s, applied, expected, consumer = gateway_rate(runtime, url, args.n)
         engine = db_url.split(":")[0]
         print(f"(b) gateway SignalConsumer ({engine}): {rate:,.0f} applied/s; {consumer.stats}")
         print(f"    start() -> broker connected (receiver process spawn): {start_s:.2f} s")
-        lat = latency(url, consumer, applied, args.rate, args.seconds)
+        lat = latency(url, runtime, consumer, applied, args.rate, args.seconds)
         figures = f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms"
         print(f"(c) at {args.rate:,.0f}/s for {args.seconds:g} s: {figures}")
         everything = expected | lat["expected"]
-        with consumer.runtime.sessions() as session:
+        with runtime.sessions() as session:
             stored = set(session.scalars(select(AppliedEvent.event_id)))
         # Lost: published, never committed. Duplicated: committed by more than one batch.
         lost = len(everything - stored)
@@ -299,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             "duplicated": duplicated,
             "start_s": round(start_s, 2),
         }
-        consumer.runtime.engine.dispose()
+        runtime.engine.dispose()
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)

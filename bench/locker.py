@@ -303,7 +303,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="smartstore-bench-locker-"))
     store_file = bench_store(workdir, args.n + 10)
     store = load_store(store_file).store.id
-    db_url = args.db_url or f"sqlite:///{workdir / 'smartstore.gateway.db'}"
+    db_url = args.db_url or f"sqlite:///{workdir / 'gateway.db'}"
     keys = prepare_database(db_url, store_file, units=args.n + 50)
     port = free_port()
     with broker(workdir) as mqtt_url:

@@ -32,8 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from smartstore.devices.sim.epc import sgtin96
-from smartstore.edge.config import RfidSettings
 from smartstore.edge.rfid.processor import RfidProcessor
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.gtin import make_gtin14
 from smartstore.kernel.contract.payloads import ReadBatch, new_event_id

@@ -40,8 +40,8 @@ from smartstore.devices.sim.rfid import CROSS_ZONE_RSSI, FAR_RSSI_DROP, NEAR_RSS
 from smartstore.devices.sim.runner import Simulator
 from smartstore.devices.sim.settings import SimSettings
 from smartstore.devices.sim.world import ItemMove, MoveKind, World
-from smartstore.edge.config import RfidSettings
 from smartstore.edge.rfid.processor import RfidProcessor
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.tags import TagEvent, TagEventKind
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, envelope, new_event_id

@@ -42,11 +42,10 @@ import onnxruntime as ort
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from smartstore.devices.sim.camera import ShelfCamera
-from smartstore.edge.config import VisionSettings
 from smartstore.edge.vision.annotate import annotated_jpeg
 from smartstore.edge.vision.detector import letterbox
-from smartstore.edge.vision.motion import MotionSettings
 from smartstore.edge.vision.processor import ShelfVisionProcessor, decode_jpeg
+from smartstore.edge.vision.settings import MotionSettings, VisionSettings
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState
 from smartstore.kernel.contract.topics import Topic

@@ -6,25 +6,34 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import paho.mqtt.client as paho
 
 from smartstore.edge.config import EdgeSettings
 from smartstore.edge.deadletters import DeadLetters
 from smartstore.edge.outbox import Outbox
-from smartstore.edge.processors.base import DeviceCommand, Message, Processor, Rejection
+from smartstore.edge.processors.base import (
+    CommandSource,
+    Lifecycle,
+    Message,
+    Processor,
+    RawReadsHandler,
+    Rejection,
+    SnapshotSource,
+    TelemetrySource,
+)
 from smartstore.edge.processors.locker_pickups import LockerPickups
+from smartstore.edge.recent_ids import RecentIds
 from smartstore.edge.rfid.event_log import TagEventLog
 from smartstore.edge.rfid.processor import RfidProcessor
 from smartstore.edge.vision.processor import ShelfVisionProcessor
 from smartstore.kernel.contract import topics
-from smartstore.kernel.contract.payloads import DeviceStatus, Signal, WireModel, encode
-from smartstore.kernel.contract.topics import Channel, Kind, TelemetryType, Topic, TopicError
+from smartstore.kernel.contract.payloads import DeviceStatus, Signal, encode
+from smartstore.kernel.contract.topics import Channel, Kind, Topic, TopicError
 from smartstore.kernel.contract.validation import Decoded, Rejected, RejectReason, decode
 from smartstore.kernel.mqtt import MqttLink
 from smartstore.kernel.storeconfig import StoreConfig
@@ -43,45 +52,6 @@ class _Inbound:
 
 
 _STOP = _Inbound("", b"")
-
-
-@runtime_checkable
-class RawReadsHandler(Protocol):
-    """A processor that parses RFID read batches from their wire bytes itself (the hot path)."""
-
-    def handle_raw(self, topic: Topic, payload: bytes, now: float) -> list[Signal]: ...
-
-
-@runtime_checkable
-class TelemetrySource(Protocol):
-    """A processor with a summary to publish retained on `edge/{agent}/telemetry/{type}`."""
-
-    telemetry_type: TelemetryType
-
-    def take_telemetry(self) -> WireModel | None: ...
-
-
-@runtime_checkable
-class SnapshotSource(Protocol):
-    """A processor with annotated camera JPEGs to publish retained on `edge/{agent}/snapshot/{camera}`."""
-
-    def take_snapshots(self) -> list[tuple[str, bytes]]: ...
-
-
-@runtime_checkable
-class Lifecycle(Protocol):
-    """A processor with threads of its own (camera capture), started and stopped with the agent."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-@runtime_checkable
-class CommandSource(Protocol):
-    """A processor that asks devices to act (open a locker door); drained after every call."""
-
-    def take_commands(self) -> list[DeviceCommand]: ...
 
 
 def default_processors(
@@ -140,7 +110,7 @@ class EdgeAgent:
         # Frames are big and only the newest matters: one slot per camera bounds memory when we lag.
         self._latest_frames: dict[str, bytes] = {}
         self._frames_lock = threading.Lock()
-        self._recent_ids: OrderedDict[str, None] = OrderedDict()
+        self._recent_ids = RecentIds(settings.recent_ids_max)
         self._dispatcher: threading.Thread | None = None
         self._device_filters = [
             *topics.device_data_filters(self.store_id),
@@ -148,14 +118,13 @@ class EdgeAgent:
             # Retained: the gateway's latest list of ready orders arrives as soon as we subscribe.
             topics.locker_manifest_filter(self.store_id),
         ]
-        subscriptions = [(f, 1) for f in (*self._device_filters, topics.status_filter(self.store_id))]
         self.link = MqttLink(
             settings.mqtt,
             client_id=f"edge-{self.store_id}-{settings.agent_id}",
             status_topic=topics.status(self.store_id, Kind.EDGE, settings.agent_id),
-            subscriptions=subscriptions,
-            on_message=self._receive,
         )
+        for topic_filter in (*self._device_filters, topics.status_filter(self.store_id)):
+            self.link.subscribe(topic_filter, 1, self._receive)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -307,7 +276,7 @@ class EdgeAgent:
                     self._run_all(lambda p: p.on_status(status_topic, status, now), None, payload, item.topic)
                 )
                 return
-            if not self._first_time(result.payload.id):
+            if not self._recent_ids.first_time(result.payload.id):
                 self.counters["duplicates"] += 1
                 return
         message: Message = result
@@ -353,14 +322,6 @@ class EdgeAgent:
                 detail = f"{processor.name}: {type(error).__name__}: {error}"
                 self._dead_letter(topic or processor.name, PROCESSING_ERROR, detail, payload)
         return signals
-
-    def _first_time(self, event_id: str) -> bool:
-        if event_id in self._recent_ids:
-            return False
-        self._recent_ids[event_id] = None
-        if len(self._recent_ids) > self.settings.recent_ids_max:
-            self._recent_ids.popitem(last=False)
-        return True
 
     def _dead_letter(self, topic: str, reason: str, detail: str, payload: bytes) -> None:
         self.counters["rejected"] += 1

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from pydantic import ValidationError
 
 from smartstore.edge.config import EdgeSettings
+from smartstore.kernel.shutdown import on_stop_signals
 from smartstore.kernel.storeconfig import StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
@@ -58,13 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        logger.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    on_stop_signals(stop.set, "the edge agent")
     agent = EdgeAgent(settings, store)
     agent.start()
     try:

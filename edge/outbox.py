@@ -16,8 +16,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import paho.mqtt.client as paho
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from smartstore.edge.config import OutboxSettings
 from smartstore.kernel.contract import topics
@@ -159,7 +157,7 @@ class Outbox:
 
     def start(self, link: MqttLink) -> None:
         self._link = link
-        link.client.on_publish = self._on_publish
+        link.on_published(self._on_publish)
         self._thread = threading.Thread(target=self._run, name="edge-outbox", daemon=True)
         self._thread.start()
 
@@ -175,16 +173,9 @@ class Outbox:
         with self._lock:
             self._db.close()
 
-    def _on_publish(
-        self,
-        client: paho.Client,
-        userdata: object,
-        mid: int,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _on_publish(self, mid: int, acked: bool) -> None:
         # Runs on paho's network thread while paho holds its message lock: queue, never lock here.
-        self._acks.put((mid, not reason.is_failure))
+        self._acks.put((mid, acked))
         self._wake.set()
 
     def _run(self) -> None:

@@ -43,39 +43,27 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
 
 def run(args: argparse.Namespace) -> int:
     from smartstore.gateway.api.app import create_app
-    from smartstore.gateway.ingest.consumer import SignalConsumer
     from smartstore.gateway.inventory.catalog import sync_stores
-    from smartstore.gateway.lockers.link import LockerLink
-    from smartstore.gateway.restock.services import DashboardServices
     from smartstore.gateway.runtime import GatewayRuntime
 
     settings = settings_from_args(args)
     if settings.db_url.startswith("sqlite:///") and not settings.db_url.startswith("sqlite:////"):
         Path(settings.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    runtime = GatewayRuntime.build(settings)
-    sync_stores(runtime.sessions, runtime.stores)
-    consumer = SignalConsumer(runtime)
-    runtime.consumer = consumer
-    consumer.start()
-    services = DashboardServices(runtime)
-    services.start()
-    lockers = LockerLink(runtime)
-    runtime.lockers = lockers
-    lockers.start()
-    logger.info("gateway API on http://%s:%d", settings.http_host, settings.http_port)
+    runtime = GatewayRuntime.build(settings, services=True)
     try:
-        uvicorn.run(
-            create_app(runtime, snapshot_feed=True),
-            host=settings.http_host,
-            port=settings.http_port,
-            log_level="warning",
-            access_log=False,
-            # Open SSE streams never end by themselves; don't let them hold Ctrl-C forever.
-            timeout_graceful_shutdown=3,
-        )
+        sync_stores(runtime.sessions, runtime.stores)
+        # Ingest and side services run before the API serves and stop after it stopped.
+        with runtime.running():
+            logger.info("gateway API on http://%s:%d", settings.http_host, settings.http_port)
+            uvicorn.run(
+                create_app(runtime),
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="warning",
+                access_log=False,
+                # Open SSE streams never end by themselves; don't let them hold Ctrl-C forever.
+                timeout_graceful_shutdown=3,
+            )
     finally:
-        lockers.stop()
-        services.stop()
-        consumer.stop()
         runtime.engine.dispose()
     return 0

@@ -7,7 +7,7 @@ import itertools
 import json
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ class LiveEvent:
     id: int
     type: str  # "inventory", "slot", "alert", "device", "dead_letter", ...
     store: str | None
-    data: dict[str, Any]
+    data: Mapping[str, Any]  # a JSON object (the views are TypedDicts)
 
     def to_sse(self) -> str:
         return f"id: {self.id}\nevent: {self.type}\ndata: {json.dumps(self.data, default=str)}\n\n"
@@ -37,7 +37,7 @@ class EventBus:
         self._lock = threading.Lock()
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[LiveEvent]]] = set()
 
-    def publish(self, type_: str, store: str | None, data: dict[str, Any]) -> None:
+    def publish(self, type_: str, store: str | None, data: Mapping[str, Any]) -> None:
         event = LiveEvent(next(self._ids), type_, store, data)
         with self._lock:
             subscribers = list(self._subscribers)

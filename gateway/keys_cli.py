@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -55,6 +56,22 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(f"error: no active key with prefix {args.prefix!r}")
         return 1
+    finally:
+        engine.dispose()
+
+
+def provision_keys(db_url: str, names: Mapping[str, str], given: Mapping[str, str]) -> dict[str, str]:
+    """One key per role of `names` (role -> key name), its secret `given[role]` where set, else random.
+
+    Returns role -> plaintext key. The demo calls it before it starts the gateway on the same database;
+    a malformed given secret raises ApiKeyError (a ValueError).
+    """
+    engine = make_engine(db_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        return {
+            role: create_api_key(sessions, role, name, key=given.get(role)) for role, name in names.items()
+        }
     finally:
         engine.dispose()
 

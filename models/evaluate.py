@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from smartstore.edge.vision.detector import DetectorSettings, OnnxDetector
+from smartstore.edge.vision.detector import OnnxDetector
+from smartstore.edge.vision.settings import DetectorSettings
 from smartstore.edge.vision.slots import SlotFillSettings
 from smartstore.models.data_source import DataSource
 from smartstore.models.slot_eval import SlotRecord, SlotScore, score_slots

@@ -12,8 +12,10 @@ from typing import Any, Literal, Self
 import cv2
 import numpy as np
 
-from smartstore.edge.vision.detector import DetectorSettings, OnnxDetector, letterbox_scale
-from smartstore.edge.vision.slots import SlotFillSettings, SlotRaster
+from smartstore.edge.vision.detector import OnnxDetector, letterbox_scale
+from smartstore.edge.vision.raster import SlotRaster
+from smartstore.edge.vision.settings import DetectorSettings
+from smartstore.edge.vision.slots import SlotFillSettings
 from smartstore.kernel.storeconfig import Slot
 from smartstore.models.synth.camera import warp_boxes
 from smartstore.models.synth.dataset import image_seed

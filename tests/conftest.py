@@ -114,11 +114,11 @@ def _postgres_schema_url() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: SQLite in a temp dir, and PostgreSQL in a private schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'smartstore.gateway.db'}"
+        yield f"sqlite:///{tmp_path / 'gateway.db'}"
     else:
         yield from _postgres_schema_url()
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'smartstore.gateway.db'}"
+    return f"sqlite:///{tmp_path / 'gateway.db'}"

@@ -12,6 +12,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from smartstore.kernel.clock import utc_now
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (
     DeviceState,
@@ -20,7 +21,6 @@ from smartstore.kernel.contract.payloads import (
     TagRead,
     encode,
     envelope,
-    utc_now,
 )
 from smartstore.kernel.contract.validation import Decoded, decode
 from smartstore.kernel.mqtt import MqttLink, MqttSettings

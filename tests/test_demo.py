@@ -19,8 +19,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from smartstore.kernel.clock import utc_now
 from smartstore.kernel.contract import topics
-from smartstore.kernel.contract.payloads import new_event_id, utc_now
+from smartstore.kernel.contract.payloads import new_event_id
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, load_store
 from smartstore.launcher.broker import free_port
 
@@ -224,4 +225,4 @@ def test_demo_runs_a_store_end_to_end(demo: RunningDemo) -> None:
     assert exit_code == 0, demo.diagnostics()
     for name in ("gateway", "edge", "sim"):
         assert (demo.data_dir / "logs" / f"{name}.log").stat().st_size > 0
-    assert (demo.data_dir / "smartstore.gateway.db").exists()
+    assert (demo.data_dir / "gateway.db").exists()

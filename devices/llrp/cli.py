@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from smartstore.devices.llrp.bridge import ReaderBridge
 from smartstore.devices.llrp.settings import ReaderBridgeSettings, UnknownReaderError, settings_for_reader
 from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.shutdown import STOP_SIGNALS
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,8 @@ async def serve(settings: ReaderBridgeSettings) -> None:
     """Run the bridge until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # The loop's own handlers, not on_stop_signals: they wake the loop, which a plain handler would not.
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     logger.info(
         "bridging reader %s at %s:%d (antennas %s) to %s",

@@ -6,10 +6,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import paho.mqtt.client as paho
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
 from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, envelope
 from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
@@ -80,16 +76,9 @@ class ReaderLink(MqttLink):
         # (paho calls on_publish holding its own lock, so taking one of ours there could deadlock.)
         self._acked: deque[int] = deque()
         self._unacked: set[int] = set()
-        self.client.on_publish = self._note_ack
+        self.on_published(self._note_ack)
 
-    def _note_ack(
-        self,
-        client: paho.Client,
-        userdata: object,
-        mid: int,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
+    def _note_ack(self, mid: int, acked: bool) -> None:
         self._acked.append(mid)
 
     def publish_tracked(self, topic: str, payload: bytes) -> None:

@@ -71,12 +71,8 @@ def press(store_id: str, locker: str, code: str, mqtt: MqttSettings, wait_s: flo
             opened.append(result.payload)
             seen.set()
 
-    link = MqttLink(
-        mqtt,
-        f"keypad-cli-{uuid.uuid4().hex[:8]}",
-        subscriptions=[(event_topic, 1)],
-        on_message=on_event,
-    )
+    link = MqttLink(mqtt, f"keypad-cli-{uuid.uuid4().hex[:8]}")
+    link.subscribe(event_topic, 1, on_event)
     link.start()
     try:
         if not link.wait_connected(10.0):

@@ -71,9 +71,8 @@ class LockerService:
             settings.mqtt,
             client_id=f"locker-{store_id}-{locker.id}",
             status_topic=topics.status(store_id, topics.Kind.LOCKER, locker.id),
-            subscriptions=[(topics.locker_cmd(store_id, locker.id), 1)],
-            on_message=self._receive,
         )
+        self.link.subscribe(topics.locker_cmd(store_id, locker.id), 1, self._receive)
 
     def start(self) -> None:
         self.link.start()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 from pydantic import ValidationError
 
 from smartstore.devices.sim.runner import Simulator, SimulatorError
-from smartstore.devices.sim.settings import Outage, SimSettings
+from smartstore.devices.sim.settings import Outage as Outage  # public: the demo schedules outages
+from smartstore.devices.sim.settings import SimSettings
 from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.shutdown import on_stop_signals
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
@@ -97,13 +97,7 @@ def run(args: argparse.Namespace) -> int:
         logger.error("cannot start the simulator: %s", error)
         return 2
     stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        logger.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    on_stop_signals(stop.set, "the simulator")
     simulator.start()
     if not simulator.wait_online(10.0):
         logger.warning("not every device is connected to %s yet; they keep trying", settings.mqtt.url)

@@ -52,13 +52,11 @@ class SimDevice:
                 self._link.start()
 
     def _new_link(self) -> MqttLink:
-        return MqttLink(
-            self.settings,
-            self.client_id,
-            status_topic=self.status_topic,
-            subscriptions=self.subscriptions,
-            on_message=self.on_message,
-        )
+        link = MqttLink(self.settings, self.client_id, status_topic=self.status_topic)
+        if self.on_message is not None:
+            for topic_filter, qos in self.subscriptions:
+                link.subscribe(topic_filter, qos, self.on_message)
+        return link
 
     def wait_connected(self, timeout: float) -> bool:
         link = self._link

@@ -23,6 +23,7 @@ from smartstore.devices.sim.scheduler import EventQueue
 from smartstore.devices.sim.settings import SimSettings
 from smartstore.devices.sim.truth import TruthWriter, snapshot
 from smartstore.devices.sim.world import ItemMove, World
+from smartstore.kernel.clock import utc_now
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (
     MAX_READS_PER_BATCH,
@@ -30,7 +31,6 @@ from smartstore.kernel.contract.payloads import (
     ReadBatch,
     encode,
     envelope,
-    utc_now,
 )
 from smartstore.kernel.contract.validation import Decoded, Rejected, decode
 from smartstore.kernel.storeconfig import StoreConfig

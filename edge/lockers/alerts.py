@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from smartstore.edge.drafts import draft
 from smartstore.edge.lockers.doors import Compartment
-from smartstore.edge.processors.base import draft
 from smartstore.kernel.contract.payloads import AlertSignal, Severity
 
 

@@ -1,4 +1,8 @@
-"""What the edge knows of one compartment: occupancy, the door cycle in progress, its open alerts."""
+"""What the edge knows of one compartment: occupancy, the door cycle in progress, its open alerts.
+
+The edge owns these facts (docs/lockers.md, "Who owns what"): only the methods below change them,
+from the locker's own reports; the gateway's allocation reaches the edge read-only, in manifests.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +52,29 @@ class Compartment:
     opened_while_occupied: bool = False
     cycle: DoorCycle | None = None
     alerts: set[str] = field(default_factory=set)  # causes raised and not yet cleared
+
+    def door_opened(self, request: str | None, occupied: bool | None) -> DoorCycle:
+        """A door cycle starts; a reading that comes with the event counts."""
+        if occupied is not None:
+            self.occupied = occupied
+        self.opened_while_occupied = self.occupied is True
+        self.cycle = DoorCycle.opened(request, occupied)
+        return self.cycle
+
+    def door_closed(self) -> DoorCycle | None:
+        """The cycle in progress ends; it is handed back to decide whether it was a pickup."""
+        cycle, self.cycle = self.cycle, None
+        return cycle
+
+    def sensed(self, occupied: bool) -> bool:
+        """Record an occupancy reading; True when it empties a compartment that was opened while
+        occupied outside any order's cycle (someone with a key: the old, order-less pickup)."""
+        outside_orders = self.cycle is None or self.cycle.purpose is None
+        emptied = outside_orders and self.occupied is True and not occupied and self.opened_while_occupied
+        self.occupied = occupied
+        if not occupied:
+            self.opened_while_occupied = False
+        return emptied
 
     def as_json(self) -> dict[str, Any]:
         return {

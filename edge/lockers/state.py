@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 from smartstore.edge.lockers.doors import Compartment
 from smartstore.edge.lockers.orders import OrderBook, UsedOrder
 from smartstore.edge.lockers.throttle import KeypadThrottle
+from smartstore.kernel.atomic_file import atomic_write
 from smartstore.kernel.contract.payloads import LockerManifest
 
 logger = logging.getLogger(__name__)
@@ -37,12 +37,7 @@ def save(path: Path, state: LockerState) -> None:
         "throttles": {locker: t.as_json() for locker, t in state.throttles.items()},
         "compartments": {f"{lk}/{c}": comp.as_json() for (lk, c), comp in state.compartments.items()},
     }
-    temp = path.with_suffix(".tmp")
-    with temp.open("w") as sink:
-        json.dump(data, sink, separators=(",", ":"))
-        sink.flush()
-        os.fsync(sink.fileno())
-    os.replace(temp, path)
+    atomic_write(path, json.dumps(data, separators=(",", ":")), fsync=True)
 
 
 def load(path: Path, state: LockerState) -> bool:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Protocol, runtime_checkable
 
-from smartstore.kernel.contract.payloads import DeviceStatus, Signal, WireModel, envelope
-from smartstore.kernel.contract.topics import Topic
+from smartstore.kernel.contract.payloads import DeviceStatus, Signal, WireModel
+from smartstore.kernel.contract.topics import TelemetryType, Topic
 from smartstore.kernel.contract.validation import Decoded, Image
 
 Message = Decoded | Image
@@ -34,11 +33,6 @@ class DeviceCommand:
 
     topic: str
     payload: WireModel
-
-
-def draft(now: float) -> dict[str, Any]:
-    """Envelope fields of a signal a processor emits; the outbox stamps the real `seq` when it stores it."""
-    return envelope(0, datetime.fromtimestamp(now, UTC))
 
 
 class Processor(ABC):
@@ -71,3 +65,45 @@ class Processor(ABC):
 
     def save(self) -> None:  # noqa: B027 - optional hook, most processors keep nothing
         """Persist state that must survive a restart; the agent calls it at stop."""
+
+
+# Optional capabilities: the agent looks for them on each processor (isinstance) and wires what it finds.
+
+
+@runtime_checkable
+class RawReadsHandler(Protocol):
+    """A processor that parses RFID read batches from their wire bytes itself (the hot path)."""
+
+    def handle_raw(self, topic: Topic, payload: bytes, now: float) -> list[Signal]: ...
+
+
+@runtime_checkable
+class TelemetrySource(Protocol):
+    """A processor with a summary to publish retained on `edge/{agent}/telemetry/{type}`."""
+
+    telemetry_type: TelemetryType
+
+    def take_telemetry(self) -> WireModel | None: ...
+
+
+@runtime_checkable
+class SnapshotSource(Protocol):
+    """A processor with annotated camera JPEGs to publish retained on `edge/{agent}/snapshot/{camera}`."""
+
+    def take_snapshots(self) -> list[tuple[str, bytes]]: ...
+
+
+@runtime_checkable
+class Lifecycle(Protocol):
+    """A processor with threads of its own (camera capture), started and stopped with the agent."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class CommandSource(Protocol):
+    """A processor that asks devices to act (open a locker door); drained after every call."""
+
+    def take_commands(self) -> list[DeviceCommand]: ...

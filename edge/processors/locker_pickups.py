@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from smartstore.edge.config import LockerSettings
+from smartstore.edge.drafts import draft
 from smartstore.edge.lockers import state as state_file
 from smartstore.edge.lockers.alerts import (
     clear_alert,
@@ -18,9 +18,10 @@ from smartstore.edge.lockers.alerts import (
 )
 from smartstore.edge.lockers.doors import Compartment, DoorCycle
 from smartstore.edge.lockers.orders import OrderBook, UsedOrder
+from smartstore.edge.lockers.settings import LockerSettings
 from smartstore.edge.lockers.state import LockerState
 from smartstore.edge.lockers.throttle import KeypadThrottle
-from smartstore.edge.processors.base import DeviceCommand, Message, Processor, Rejection, draft
+from smartstore.edge.processors.base import DeviceCommand, Message, Processor, Rejection
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (
     AlertSignal,
@@ -248,10 +249,7 @@ class LockerPickups(Processor):
     def _opened(
         self, locker: str, compartment: str, state: Compartment, event: LockerEvent, now: float
     ) -> list[Signal]:
-        if event.occupied is not None:
-            state.occupied = event.occupied
-        state.opened_while_occupied = state.occupied is True
-        cycle = state.cycle = DoorCycle.opened(event.request, event.occupied)
+        cycle = state.door_opened(event.request, event.occupied)
         if cycle.purpose is LockerRequestPurpose.PICKUP and cycle.order is not None:
             used = self.book.mark_used(
                 locker, compartment, cycle.order, now, offline=False, request=event.request
@@ -268,7 +266,7 @@ class LockerPickups(Processor):
         cause = door_alert_cause(locker, compartment)
         if cause in state.alerts:
             signals.append(clear_alert(cause, locker, now, state))
-        cycle, state.cycle = state.cycle, None
+        cycle = state.door_closed()
         if event.occupied and empty_cause(locker, compartment) in state.alerts:
             signals.append(clear_alert(empty_cause(locker, compartment), locker, now, state))
         if cycle is None or cycle.purpose is not LockerRequestPurpose.PICKUP or cycle.order is None:
@@ -328,11 +326,8 @@ class LockerPickups(Processor):
     ) -> list[Signal]:
         signals: list[Signal] = []
         occupied = bool(event.occupied)
-        legacy = state.cycle is None or state.cycle.purpose is None
-        picked_up = legacy and state.occupied is True and not occupied and state.opened_while_occupied
-        state.occupied = occupied
+        picked_up = state.sensed(occupied)
         if not occupied:
-            state.opened_while_occupied = False
             for cause in (item_left_cause(locker, compartment), unexpected_item_cause(locker, compartment)):
                 if cause in state.alerts:
                     signals.append(clear_alert(cause, locker, now, state))

@@ -10,10 +10,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from smartstore.edge.config import RfidSettings
 from smartstore.edge.rfid.coverage import Coverage
 from smartstore.edge.rfid.epc import EpcIdentity
 from smartstore.edge.rfid.normalize import NormalizedBatch
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.tags import Cell, DepartReason, TagEvent, TagEventKind, TagRecord, ZoneStats
 from smartstore.edge.rfid.zones import ZoneRules, ZoneTable
 from smartstore.kernel.storeconfig import Departure

@@ -9,18 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from smartstore.edge.config import RfidSettings
 from smartstore.edge.processors.base import Message, Processor, Rejection
+from smartstore.edge.recent_ids import RecentIds
 from smartstore.edge.rfid.epc import EpcCache, EpcGarbage
 from smartstore.edge.rfid.inventory import Changes, TagInventory
 from smartstore.edge.rfid.normalize import ReadNormalizer, ReadReject
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.state import load_state, save_state
 from smartstore.edge.rfid.stock import StockPublisher
 from smartstore.edge.rfid.tags import TagEvent, TagEventKind
@@ -99,7 +100,7 @@ class RfidProcessor(Processor):
         self._telemetry = TelemetryBuilder(settings.telemetry_interval_s, now)
         self._pending_telemetry: RfidTelemetry | None = None
         self._event_sink = event_sink
-        self._recent_ids: OrderedDict[str, None] = OrderedDict()
+        self._recent_batches = RecentIds(settings.recent_batch_ids)
         self._state_path = state_path
         self._next_departure_check = now
         self._next_persist = now + settings.persist_interval_s
@@ -134,7 +135,7 @@ class RfidProcessor(Processor):
         if len(payload) > MAX_JSON_BYTES:
             raise Rejection(RejectReason.TOO_LARGE, f"{len(payload)} bytes > {MAX_JSON_BYTES}")
         data, header = self._parse(payload)
-        if not self._first_time(header.id):
+        if not self._recent_batches.first_time(header.id):
             self.counters["duplicate_batches"] += 1
             return []
         reads = data["reads"]
@@ -164,14 +165,6 @@ class RfidProcessor(Processor):
         except ValidationError as error:
             raise Rejection(RejectReason.INVALID_PAYLOAD, describe(error)) from None
         return data, header
-
-    def _first_time(self, batch_id: str) -> bool:
-        if batch_id in self._recent_ids:
-            return False
-        self._recent_ids[batch_id] = None
-        if len(self._recent_ids) > self._settings.recent_batch_ids:
-            self._recent_ids.popitem(last=False)
-        return True
 
     def on_status(self, topic: Topic, status: DeviceStatus, now: float) -> list[Signal]:
         if topic.kind is not Kind.RFID or not self.inventory.coverage.knows(topic.device):

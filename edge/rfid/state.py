@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 from smartstore.edge.rfid.epc import EpcIdentity, decode_epc
 from smartstore.edge.rfid.tags import TagRecord, ZoneStats
+from smartstore.kernel.atomic_file import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,8 @@ def _v1_tag(row: list[Any]) -> TagRecord | None:
 
 def save_state(path: Path, tags: Iterable[TagRecord], extras: dict[str, Any]) -> bool:
     state = {"version": STATE_VERSION, "tags": [_row(tag) for tag in tags], "extras": extras}
-    temporary = path.with_suffix(".tmp")
     try:
-        temporary.write_text(json.dumps(state, separators=(",", ":")), encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write(path, json.dumps(state, separators=(",", ":")))
     except OSError:
         logger.exception("could not save RFID tag state to %s", path)
         return False

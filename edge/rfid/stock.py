@@ -6,9 +6,9 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from smartstore.edge.config import RfidSettings
-from smartstore.edge.processors.base import draft
+from smartstore.edge.drafts import draft
 from smartstore.edge.rfid.coverage import Coverage
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.tags import Cell
 from smartstore.edge.rfid.zones import ZoneTable
 from smartstore.kernel.contract.payloads import (

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from smartstore.edge.vision.detector import Detection
+from smartstore.edge.vision.detections import Detection
 from smartstore.kernel.contract.payloads import ShelfState, SlotObservation
 from smartstore.kernel.storeconfig import Slot
 

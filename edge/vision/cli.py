@@ -12,15 +12,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from smartstore.edge.config import VisionSettings
 from smartstore.edge.vision.annotate import draw_detections, draw_slots
-from smartstore.edge.vision.detector import (
-    Detection,
-    DetectorSettings,
-    OnnxDetector,
-    letterbox_scale,
-    model_input_size,
-)
+from smartstore.edge.vision.detections import Detection
+from smartstore.edge.vision.detector import OnnxDetector, letterbox_scale, model_input_size
+from smartstore.edge.vision.settings import DetectorSettings, VisionSettings
 from smartstore.kernel.storeconfig import Slot, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)

@@ -9,13 +9,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field
+
+from smartstore.edge.vision.detections import Detection
+from smartstore.edge.vision.settings import DetectorSettings
 
 logger = logging.getLogger(__name__)
 
@@ -27,43 +28,6 @@ LETTERBOX_PAD = 114
 STRIDE = 32
 # Offsetting boxes by class * this keeps boxes of different classes from suppressing each other in one NMS.
 CLASS_OFFSET = 8192.0
-
-
-class DetectorSettings(BaseModel):
-    """How the edge runs the shelf detector."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    score_threshold: float = Field(0.25, gt=0, lt=1, title="Score threshold", description="Drop below this.")
-    # A detector trained on shelves sees few gaps and scores them lower than products: on synthetic shelves
-    # {"gap": 0.1} finds more empty slots, but on real photos it also boxes ~20 stocked stretches per
-    # photo, so by default gaps need the same score as products.
-    class_score_thresholds: dict[str, Annotated[float, Field(gt=0, lt=1)]] = Field(
-        default_factory=dict,
-        title="Per-class score thresholds",
-        description="Class name -> threshold, instead of the score threshold for that class.",
-    )
-    iou_threshold: float = Field(
-        0.5, gt=0, le=1, title="NMS IoU", description="Same-class boxes overlapping more are duplicates."
-    )
-    max_detections: int = Field(1000, ge=1, title="Max detections", description="Kept per frame, best first.")
-    intra_op_threads: int = Field(
-        2, ge=1, le=64, title="Intra-op threads", description="onnxruntime threads for one inference."
-    )
-
-    def threshold(self, class_name: str) -> float:
-        """The score from which boxes of this class are kept."""
-        return self.class_score_thresholds.get(class_name, self.score_threshold)
-
-
-@dataclass(frozen=True, slots=True)
-class Detection:
-    """One detected object; `box` is (x0, y0, x1, y1) in the original frame's pixels."""
-
-    cls: int
-    name: str
-    score: float
-    box: tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,46 +11,13 @@ from enum import StrEnum
 import cv2
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+
+from smartstore.edge.vision.settings import MotionSettings
 
 logger = logging.getLogger(__name__)
 
 BgrImage = npt.NDArray[np.uint8]
 Polygon = Sequence[Sequence[float]]
-
-
-class MotionSettings(BaseModel):
-    """When a camera's scene counts as moving, and how long it must be still before the detector runs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    frame_width: int = Field(
-        160, ge=32, le=1280, title="Motion width", description="Frames are shrunk to this width first."
-    )
-    pixel_threshold: int = Field(
-        25, ge=1, le=255, title="Pixel threshold", description="Grey change that counts as motion."
-    )
-    min_area: float = Field(
-        0.002, gt=0, lt=1, title="Min area", description="Share of the frame moving to call it motion."
-    )
-    slot_min_area: float = Field(
-        0.05, gt=0, le=1, title="Slot min area", description="Share of a slot moving to call it covered."
-    )
-    settle_s: float = Field(
-        3.0, ge=0, title="Settle time", description="Stillness needed after motion before inferring."
-    )
-    recheck_s: float = Field(
-        600.0, gt=0, title="Re-check", description="A still scene is inferred again after this long."
-    )
-    max_wait_s: float = Field(
-        120.0,
-        gt=0,
-        title="Max wait",
-        description="Motion that never settles still gets an inference after this; moving slots are stale.",
-    )
-    stale_window_s: float = Field(
-        2.0, ge=0, title="Stale window", description="Slots moving this long before an inference are stale."
-    )
 
 
 class MotionState(StrEnum):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,13 +10,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from smartstore.edge.config import VisionSettings
-from smartstore.edge.processors.base import Message, Processor, Rejection, draft
+from smartstore.edge.drafts import draft
+from smartstore.edge.processors.base import Message, Processor, Rejection
 from smartstore.edge.vision.annotate import annotated_jpeg
 from smartstore.edge.vision.capture import MQTT_SOURCE, BgrImage, FrameCapture
-from smartstore.edge.vision.detector import Detection, OnnxDetector
+from smartstore.edge.vision.detections import Detection
+from smartstore.edge.vision.detector import OnnxDetector
 from smartstore.edge.vision.motion import GateDecision, MotionGate
+from smartstore.edge.vision.raster import SlotRaster
+from smartstore.edge.vision.settings import VisionSettings
 from smartstore.edge.vision.slots import SlotTracker
+from smartstore.kernel.atomic_file import atomic_write
 from smartstore.kernel.contract.payloads import ShelfSignal, Signal, SlotObservation
 from smartstore.kernel.contract.topics import Channel, Kind, Topic
 from smartstore.kernel.contract.validation import Image, RejectReason
@@ -80,6 +83,7 @@ class CameraView:
     camera: Camera
     slots: list[Slot]
     gate: MotionGate
+    raster: SlotRaster
     tracker: SlotTracker
     # The detector's input for this camera's configured size: what the decode reduction must cover.
     input_size: tuple[int, int]
@@ -146,7 +150,8 @@ class ShelfVisionProcessor(Processor):
                 camera,
                 slots,
                 MotionGate(settings.motion, {slot.id: slot.polygon for slot in slots}, size),
-                SlotTracker(slots, size, store.store.shelf_low_fill, settings.slots),
+                SlotRaster(slots, size, settings.slots),
+                SlotTracker(slots, store.store.shelf_low_fill, settings.slots),
                 input_size,
                 decode_reduction(size, input_size),
                 motion_reduction(size, settings.motion.frame_width),
@@ -294,7 +299,8 @@ class ShelfVisionProcessor(Processor):
         assert self.class_ids is not None
         detections = self.detector.detect(frame, self.settings.slots.evidence_floors)
         height, width = frame.shape[:2]
-        changed = view.tracker.observe(detections, (width, height), self.class_ids, decision.stale_slots)
+        readings = view.raster.measure(detections, (width, height), *self.class_ids)
+        changed = view.tracker.observe(readings, decision.stale_slots)
         view.last_inference = now
         view.inferences += 1
         view.detections = self.detector.reported(detections)
@@ -321,10 +327,8 @@ class ShelfVisionProcessor(Processor):
             return
         try:
             self.snapshot_dir.mkdir(parents=True, exist_ok=True)
-            target = self.snapshot_dir / f"{view.camera.id}.jpg"
-            partial = target.with_suffix(".jpg.part")
-            partial.write_bytes(jpeg)
-            os.replace(partial, target)  # readers never see half a file
+            # Readers never see half a file.
+            atomic_write(self.snapshot_dir / f"{view.camera.id}.jpg", jpeg)
         except OSError as error:
             self.counters["snapshot_write_errors"] += 1
             logger.warning("camera %s: snapshot not saved: %s", view.camera.id, error)

@@ -30,7 +30,6 @@ from smartstore.gateway.api.routes import (
     tasks,
     telemetry,
 )
-from smartstore.gateway.monitoring.snapshots import feed_lifespan
 from smartstore.gateway.runtime import GatewayRuntime
 
 logger = logging.getLogger(__name__)
@@ -40,15 +39,9 @@ API_PREFIX = "/api/v1"
 DASHBOARD_DIR = Path(str(files("smartstore.dashboard") / "static"))
 
 
-def create_app(
-    runtime: GatewayRuntime,
-    *,
-    sse_heartbeat_s: float = events.DEFAULT_HEARTBEAT_S,
-    snapshot_feed: bool = False,
-) -> FastAPI:
-    """`snapshot_feed`: subscribe to the edge agents' camera snapshots while the app runs (needs a broker)."""
+def create_app(runtime: GatewayRuntime, *, sse_heartbeat_s: float = events.DEFAULT_HEARTBEAT_S) -> FastAPI:
+    """The API over `runtime`; the runtime's services are started by whoever runs it (`runtime.running()`)."""
     app = FastAPI(
-        lifespan=feed_lifespan(runtime) if snapshot_feed else None,
         title="smartstore gateway",
         summary="Unified store inventory, shelf state, devices and alerts.",
         version="1",

@@ -67,7 +67,8 @@ class OrderTransition(Base):
 
 
 class CompartmentState(Base):
-    """What the gateway knows of one compartment: service, sensors, the order in it, attention needed."""
+    """One compartment: what the gateway owns (service, the order in it, attention needed) and a mirror
+    of what the locker last reported (door, occupancy), written only by lockers.compartments.mirror_door."""
 
     __tablename__ = "locker_compartments"
     store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -75,6 +76,7 @@ class CompartmentState(Base):
     compartment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[str] = mapped_column(String(1))
     in_service: Mapped[bool] = mapped_column(default=True)
+    # Mirrored from the locker's reports (the edge owns their meaning): never set from the API.
     occupied: Mapped[bool | None] = mapped_column(comment="Occupancy sensor; NULL until first reported.")
     door_open: Mapped[bool] = mapped_column(default=False)
     # Unique: an order sits in one compartment at most.

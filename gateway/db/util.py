@@ -11,6 +11,9 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+# Re-exported: the gateway's writers and routes take the kernel's clock here with their SQL helpers.
+from smartstore.kernel.clock import utc_now as utc_now
+
 
 def is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
@@ -40,10 +43,6 @@ def as_utc(value: datetime) -> datetime:
 
 def iso(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def upsert(

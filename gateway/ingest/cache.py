@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,21 @@ class SlotEntry:
     stale: bool
     since: datetime
     updated_at: datetime
+
+
+class SlotView(TypedDict):
+    """A camera-observed slot as the bus carries it (times as ISO text)."""
+
+    store: str
+    slot: str
+    gtin: str
+    camera: str
+    state: str
+    fill: float
+    confidence: float
+    stale: bool
+    since: str
+    updated_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +140,7 @@ def new_row_values(store: StoreConfig, gtin: str) -> dict[str, Any]:
     }
 
 
-def slot_view(key: Key, slot: SlotEntry) -> dict[str, Any]:
+def slot_view(key: Key, slot: SlotEntry) -> SlotView:
     return {
         "store": key[0],
         "slot": key[1],

@@ -7,14 +7,14 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.util import begin_write, utc_now
+from smartstore.gateway.events import EventBus
 from smartstore.gateway.ingest.decode import Inbound
 from smartstore.gateway.ingest.writer import BatchResult, BatchWriter, dead_letter_one
-from smartstore.gateway.runtime import GatewayRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ class BatchCommitter:
     applied is dead-lettered. While the database is down, the batch waits and retries, unacked.
     """
 
-    def __init__(self, runtime: GatewayRuntime, writer: BatchWriter, stopping: threading.Event) -> None:
-        self.runtime = runtime
+    def __init__(self, engine: Engine, bus: EventBus, writer: BatchWriter, stopping: threading.Event) -> None:
+        self._engine = engine
+        self._bus = bus
         self._writer = writer
         self._stopping = stopping
         self._db: Connection | None = None
@@ -44,7 +45,7 @@ class BatchCommitter:
         try:
             with Session(bind=self._connection(), expire_on_commit=False) as session:
                 begin_write(session)
-                views = self.runtime.bus.subscriber_count > 0
+                views = self._bus.subscriber_count > 0
                 result = self._writer.apply(session, inbound, utc_now(), views=views)
                 session.commit()
             return result
@@ -57,7 +58,7 @@ class BatchCommitter:
         """The writer's own connection, kept across batches: the writer's cache of database rows
         is validated against it (see ingest_cache.InventoryCache)."""
         if self._db is None:
-            self._db = self.runtime.engine.connect()
+            self._db = self._engine.connect()
         return self._db
 
     def _drop_connection(self) -> None:
@@ -129,7 +130,7 @@ class BatchCommitter:
 
     def _database_down(self) -> bool:
         try:
-            with self.runtime.engine.connect() as connection:
+            with self._engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
             return False
         except Exception:

@@ -13,16 +13,21 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import Engine
+
+from smartstore.gateway.config import GatewaySettings
+from smartstore.gateway.events import EventBus
 from smartstore.gateway.ingest.commit import BatchCommitter
 from smartstore.gateway.ingest.decode import Inbound
 from smartstore.gateway.ingest.receiver import ReceiverSettings
 from smartstore.gateway.ingest.receiver_process import ReceiverDiedError, ReceiverProcess
 from smartstore.gateway.ingest.writer import BatchResult, BatchWriter
-from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.monitoring.metrics import GatewayMetrics
 from smartstore.kernel.contract import topics
+from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +60,18 @@ class SignalConsumer:
     applies and commits them and sends the committed message ids back to be acknowledged.
     """
 
-    def __init__(self, runtime: GatewayRuntime) -> None:
-        if not runtime.stores:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        stores: Mapping[str, StoreConfig],
+        engine: Engine,
+        bus: EventBus,
+        metrics: GatewayMetrics,
+    ) -> None:
+        if not stores:
             raise ValueError("the gateway serves no store")
-        settings = runtime.settings
-        self.runtime = runtime
+        self.bus = bus
+        self.metrics = metrics
         self.stats = IngestStats()
         self._batch_max = settings.ingest_batch_max
         self._batch_wait_s = settings.ingest_batch_wait_ms / 1000
@@ -67,17 +79,17 @@ class SignalConsumer:
         # woken (and the GIL not handed over) once per chunk while a batch fills.
         self._queue: deque[tuple[Inbound, float]] = deque()
         self._arrived = threading.Event()
-        self._writer = BatchWriter(runtime.stores, settings.gateway_id)
+        self._writer = BatchWriter(stores, settings.gateway_id)
         self._listeners: list[CommitListener] = []
         self._stopping = threading.Event()
         self._draining = False
-        self._committer = BatchCommitter(runtime, self._writer, self._stopping)
+        self._committer = BatchCommitter(engine, bus, self._writer, self._stopping)
         self._thread: threading.Thread | None = None
         self._reader: threading.Thread | None = None
         self._idle = threading.Condition()
         self._pending = 0
         self._taken = 0  # messages read from the current receiver incarnation
-        first_store = next(iter(runtime.stores))
+        first_store = next(iter(stores))
         self._receiver = ReceiverProcess(
             ReceiverSettings(
                 mqtt=settings.mqtt,
@@ -243,7 +255,7 @@ class SignalConsumer:
         self._finish(batch, committed=True)
         self._account(result, time.perf_counter() - started)
         for type_, store, data in result.events:
-            self.runtime.bus.publish(type_, store, data)
+            self.bus.publish(type_, store, data)
         for listener in self._listeners:
             try:
                 listener(result.applied_ids, committed_at)
@@ -261,7 +273,7 @@ class SignalConsumer:
                 self._idle.notify_all()
 
     def _account(self, result: BatchResult, seconds: float) -> None:
-        stats, metrics = self.stats, self.runtime.metrics
+        stats, metrics = self.stats, self.metrics
         stats.applied += result.applied
         stats.duplicates += result.duplicates
         stats.rejected += result.rejected_total

@@ -18,15 +18,12 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as ProcessEvent
-from typing import Any, cast
+from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
@@ -78,23 +75,19 @@ class Receiver:
         self._taken = 0
         self._done = 0
         self._generation = settings.generation_base
-        self._suback_missing = 0
         self._link = MqttLink(
             settings.mqtt,
             settings.client_id,
             status_topic=settings.status_topic,
-            subscriptions=settings.subscriptions,
-            on_message=self._on_message,
             clean_start=False,
             manual_ack=True,
             receive_maximum=settings.receive_maximum,
         )
-        client = self._link.client
-        self._link_on_connect = cast("Callable[..., None]", client.on_connect)
-        self._link_on_disconnect = cast("Callable[..., None]", client.on_disconnect)
-        client.on_connect = self._handle_connect
-        client.on_disconnect = self._handle_disconnect
-        client.on_subscribe = self._handle_subscribe
+        for topic_filter, qos in settings.subscriptions:
+            self._link.subscribe(topic_filter, qos, self._on_message)
+        self._link.on_connected(self._connected)
+        self._link.on_disconnected(shared.connected.clear)
+        self._link.on_subscribed(self._subscribed)
 
     def run(self) -> None:
         sender = threading.Thread(target=self._forward, name="ingest-forward", daemon=True)
@@ -109,40 +102,15 @@ class Receiver:
 
     # --- paho thread -----------------------------------------------------------------------------
 
-    def _handle_connect(
-        self,
-        client: paho.Client,
-        userdata: object,
-        flags: paho.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if not reason.is_failure:
-            # Packet ids belong to one connection; what arrived before is redelivered on this one.
-            self._generation += 1
-            self._shared.subscribed.clear()
-            self._suback_missing = len(self._link.subscriptions)
-        self._link_on_connect(client, userdata, flags, reason, properties)
-        if not reason.is_failure:
-            self._shared.connected.set()
+    def _connected(self) -> None:
+        # Packet ids belong to one connection; what arrived before is redelivered on this one. No
+        # message of the new connection is handled before this returns (same paho thread).
+        self._generation += 1
+        self._shared.subscribed.clear()
+        self._shared.connected.set()
 
-    def _handle_disconnect(self, *args: Any) -> None:
-        self._shared.connected.clear()
-        self._link_on_disconnect(*args)
-
-    def _handle_subscribe(
-        self,
-        client: paho.Client,
-        userdata: object,
-        mid: int,
-        reason_codes: list[ReasonCode],
-        properties: Properties | None,
-    ) -> None:
-        if any(code.is_failure for code in reason_codes):
-            logger.error("subscription refused by the broker: %s", reason_codes)
-            return
-        self._suback_missing -= 1
-        if self._suback_missing <= 0:
+    def _subscribed(self, topic_filter: str, granted: bool) -> None:
+        if self._link.subscribed.is_set():
             self._shared.subscribed.set()
 
     def _on_message(self, message: paho.MQTTMessage) -> None:

@@ -27,7 +27,7 @@ from smartstore.gateway.inventory.store import view_from_values
 from smartstore.gateway.restock.domain import SlotChange
 from smartstore.kernel.contract import payloads as p
 
-Event = tuple[str, str | None, dict[str, Any]]  # bus (type, store, data)
+Event = tuple[str, str | None, Mapping[str, Any]]  # bus (type, store, data)
 
 _INVENTORY: Table = Inventory.__table__  # type: ignore[assignment]
 _ZONES: Table = ZoneCount.__table__  # type: ignore[assignment]

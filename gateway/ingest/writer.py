@@ -16,8 +16,8 @@ from smartstore.gateway.db.bulk import existing, read_rows, write_rows
 from smartstore.gateway.db.models import Alert, AppliedEvent, DeadLetter, SourceSequence
 from smartstore.gateway.ingest.cache import InventoryCache, StoreIndex
 from smartstore.gateway.ingest.decode import Accepted, Classifier, Ignored, Inbound, Refused
+from smartstore.gateway.ingest.pickups import PickupPlan, plan_pickups
 from smartstore.gateway.ingest.state import Event, InventoryBatch
-from smartstore.gateway.lockers.signals import PickupPlan, plan_pickups
 from smartstore.gateway.monitoring.alerts import alert_view, clear_alert, raise_alert
 from smartstore.gateway.monitoring.devices import DeviceKey, apply_status, touch_devices
 from smartstore.gateway.restock.store import apply_slot_changes

@@ -5,21 +5,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.models import Inventory, ZoneCount
-from smartstore.gateway.db.util import as_utc, begin_write, iso
+from smartstore.gateway.db.util import as_utc, begin_write
 from smartstore.gateway.inventory import domain
 from smartstore.kernel.contract.payloads import ShelfState
 from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 
-# Columns an inventory view carries besides name and sku, in output order.
-_VIEW_FIGURES = (
+# The row's columns a view is made of (name and sku come from the catalog).
+_VIEW_COLUMNS = (
+    "store_id",
+    "gtin",
     "on_hand",
     "salesfloor",
     "backroom",
@@ -28,24 +30,54 @@ _VIEW_FIGURES = (
     "available_to_promise",
     "shelf_state",
     "shelf_fill",
+    "sources",
+    "updated_at",
 )
 
 
-def view_from_values(values: Mapping[str, Any], name: str | None, sku: str | None) -> dict[str, Any]:
-    """The JSON shape of one inventory row, from column values (the ingest works on plain rows)."""
-    view: dict[str, Any] = {"store": values["store_id"], "gtin": values["gtin"], "name": name, "sku": sku}
-    for figure in _VIEW_FIGURES:
-        view[figure] = values[figure]
-    view["sources"] = dict(values["sources"] or {})
-    view["updated_at"] = iso(values["updated_at"])
-    return view
+class InventoryView(TypedDict):
+    """One store x GTIN as the bus carries it and the API reads it (times as ISO text)."""
+
+    store: str
+    gtin: str
+    name: str | None
+    sku: str | None
+    on_hand: int
+    salesfloor: int
+    backroom: int
+    reserved: int
+    safety_stock: int
+    available_to_promise: int
+    shelf_state: str
+    shelf_fill: float | None
+    sources: dict[str, Any]
+    updated_at: str
 
 
-def inventory_view(row: Inventory) -> dict[str, Any]:
-    """The JSON shape published on the bus and returned by the API for one store x GTIN."""
+def view_from_values(values: Mapping[str, Any], name: str | None, sku: str | None) -> InventoryView:
+    """The view of one inventory row from its column values (the ingest works on plain rows)."""
+    return {
+        "store": values["store_id"],
+        "gtin": values["gtin"],
+        "name": name,
+        "sku": sku,
+        "on_hand": values["on_hand"],
+        "salesfloor": values["salesfloor"],
+        "backroom": values["backroom"],
+        "reserved": values["reserved"],
+        "safety_stock": values["safety_stock"],
+        "available_to_promise": values["available_to_promise"],
+        "shelf_state": values["shelf_state"],
+        "shelf_fill": values["shelf_fill"],
+        "sources": dict(values["sources"] or {}),
+        "updated_at": as_utc(values["updated_at"]).isoformat(),
+    }
+
+
+def inventory_view(row: Inventory) -> InventoryView:
+    """The view of one store x GTIN, published on the bus and returned by the API."""
     product = row.product
-    values = {column: getattr(row, column) for column in ("store_id", "gtin", "sources", "updated_at")}
-    values.update({figure: getattr(row, figure) for figure in _VIEW_FIGURES})
+    values = {column: getattr(row, column) for column in _VIEW_COLUMNS}
     return view_from_values(values, product.name if product else None, product.sku if product else None)
 
 

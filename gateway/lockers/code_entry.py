@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,7 +15,8 @@ from smartstore.gateway.db.lockers import CodeAttempt, CodeLockout, PickupOrder
 from smartstore.gateway.db.util import as_utc, begin_write, is_sqlite, iso
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.compartments import bank_id, locker_of
-from smartstore.gateway.lockers.order_store import Event, order_view
+from smartstore.gateway.lockers.lifecycle import Event
+from smartstore.gateway.lockers.view_models import order_view
 from smartstore.gateway.monitoring.alerts import alert_view, raise_alert
 from smartstore.kernel import pickup_codes
 from smartstore.kernel.contract import payloads as p
@@ -244,13 +244,3 @@ def _audit(
             store_id=store_id, locker_id=locker, order_id=order_id, result=result.value, at=at, by=by[:100]
         )
     )
-
-
-def attempt_view(row: CodeAttempt) -> dict[str, Any]:
-    return {
-        "locker": row.locker_id,
-        "order": row.order_id,
-        "result": row.result,
-        "at": iso(row.at),
-        "by": row.by,
-    }

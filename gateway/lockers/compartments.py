@@ -5,22 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
-from smartstore.gateway.db.util import begin_write, iso
+from smartstore.gateway.db.util import begin_write
 from smartstore.gateway.lockers import domain
-from smartstore.gateway.lockers.order_store import (
-    OrderError,
-    Outcome,
-    compartment_view,
-    get_order,
-    order_view,
-    transition,
-)
+from smartstore.gateway.lockers.lifecycle import OrderError, Outcome, get_order, mark_loaded, mark_ready
+from smartstore.gateway.lockers.view_models import CompartmentView, compartment_view, order_view
 from smartstore.kernel import pickup_codes
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.storeconfig import CompartmentSize, Locker, StoreConfig
@@ -177,12 +170,10 @@ def load_order(
     order.locker_id, order.compartment_id = current.locker_id, current.compartment_id
     session.flush()  # the compartment claim first: a unique clash surfaces here, not at commit
     code = _issue_code(session, store, order, secret)
-    if state is domain.OrderState.RESERVED:
-        transition(order, domain.OrderState.PICKING, by=by, at=at, note="picked for loading")
     order.load_requests += 1
     request = p.locker_request(p.LockerRequestPurpose.LOAD, order.id, order.load_requests)
     where = f"{current.locker_id}/{current.compartment_id}"
-    transition(order, domain.OrderState.LOADED, by=by, at=at, note=f"{where}, code issued")
+    mark_loaded(order, where=where, by=by, at=at)
     session.flush()
     outcome.events.append(("lockers", store_id, compartment_view(current)))
     outcome.events.append(("orders", store_id, order_view(order)))
@@ -192,6 +183,20 @@ def load_order(
 
 
 # --- what the lockers report -------------------------------------------------------------------
+
+
+def mirror_door(row: CompartmentState, event: p.LockerEvent) -> None:
+    """Copy the door and occupancy the locker reported: the only writer of those two columns.
+
+    The gateway does not own these facts (docs/lockers.md, "Who owns what"): it mirrors the last
+    report, for the overview and so that a compartment reported open or occupied is not allocated.
+    """
+    if event.event in (p.LockerEventType.DOOR_OPENED, p.LockerEventType.DOOR_LEFT_OPEN):
+        row.door_open = True
+    elif event.event is p.LockerEventType.DOOR_CLOSED:
+        row.door_open = False
+    if event.occupied is not None:
+        row.occupied = event.occupied
 
 
 def apply_locker_event(
@@ -218,14 +223,9 @@ def apply_locker_event(
     row = session.get(CompartmentState, key, with_for_update=True, populate_existing=True)
     assert row is not None
     kind = event.event
-    if kind in (p.LockerEventType.DOOR_OPENED, p.LockerEventType.DOOR_LEFT_OPEN):
-        row.door_open = True
-    elif kind is p.LockerEventType.DOOR_CLOSED:
-        row.door_open = False
-    elif kind is p.LockerEventType.DOOR_JAMMED:
+    mirror_door(row, event)
+    if kind is p.LockerEventType.DOOR_JAMMED:
         row.needs_attention = row.needs_attention or "door jammed"
-    if event.occupied is not None:
-        row.occupied = event.occupied
     row.updated_at = at
     outcome = Outcome(order, [("lockers", store_id, compartment_view(row))])
     if (
@@ -234,9 +234,7 @@ def apply_locker_event(
         and kind is p.LockerEventType.DOOR_CLOSED
         and event.occupied is True
     ):
-        order.expires_at = domain.expiry(at, store.store.pickup_expiry_hours)
-        note = f"door closed with the goods inside; customer notified; collect by {iso(order.expires_at)}"
-        transition(order, domain.OrderState.READY, by=f"locker:{locker}", at=at, note=note)
+        mark_ready(order, store, locker, at)
         outcome.events.append(("orders", store_id, order_view(order)))
         outcome.lockers.add((store_id, locker))
         logger.info("order %s ready in %s/%s", order.id, locker, event.compartment)
@@ -297,7 +295,7 @@ def set_service(
     in_service: bool | None,
     clear_attention: bool,
     at: datetime,
-) -> dict[str, Any]:
+) -> CompartmentView:
     """Take a compartment in or out of service, or clear its flag once an associate has dealt with it."""
     spec = locker_of(store, locker)
     if not any(c.id == compartment for c in spec.compartments):

@@ -8,23 +8,25 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+from sqlalchemy.orm import Session, sessionmaker
 
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.events import EventBus
 from smartstore.gateway.lockers.compartments import apply_locker_ack, apply_locker_event
-from smartstore.gateway.lockers.order_store import Outcome, expire_due
+from smartstore.gateway.lockers.lifecycle import Outcome, expire_due
 from smartstore.gateway.lockers.views import ready_manifests
-from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.validation import Decoded, decode
 from smartstore.kernel.mqtt import MqttLink
+from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -73,30 +75,34 @@ class LockerLink:
     refreshes), so the paho thread only queues; a bad message or a failing write is logged, never fatal.
     """
 
-    def __init__(self, runtime: GatewayRuntime, secret: bytes | None = None) -> None:
-        self.runtime = runtime
-        self.secret = secret if secret is not None else load_code_secret(runtime.settings)
-        settings = runtime.settings
-        self._subscriptions = [
-            (f, 1) for store in runtime.stores for f in topics.locker_feedback_filters(store)
-        ]
-        self.link = MqttLink(
-            settings.mqtt,
-            f"{settings.gateway_id}-lockers",
-            subscriptions=self._subscriptions,
-            on_message=self._on_message,
-        )
-        self.subscribed = threading.Event()
-        self._subacks = 0
-        self._inner_connect = self.link.client.on_connect
-        self.link.client.on_connect = self._on_connect
-        self.link.client.on_subscribe = self._on_subscribe
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        stores: Mapping[str, StoreConfig],
+        sessions: sessionmaker[Session],
+        bus: EventBus,
+        link: MqttLink,
+        *,
+        secret: bytes | None = None,
+    ) -> None:
+        """`link` may be shared with other services; its owner starts and stops it."""
+        self.settings = settings
+        self.stores = stores
+        self.sessions = sessions
+        self.bus = bus
+        self.secret = secret if secret is not None else load_code_secret(settings)
+        self.link = link
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(_QUEUE_MAX)
         self._seq_lock = threading.Lock()
         self._seq = int(time.time() * 1000)  # grows across restarts too: an edge never sees it go back
         self._published: dict[LockerKey, tuple[Any, ...]] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        for store in stores:
+            for topic_filter in topics.locker_feedback_filters(store):
+                link.subscribe(topic_filter, 1, self._on_message)
+        # The broker may have lost retained messages (restart without persistence): send all again.
+        link.on_connected(lambda: self._offer((_REFRESH, True)))
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -104,14 +110,12 @@ class LockerLink:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="locker-link", daemon=True)
         self._thread.start()
-        self.link.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self.link.stop()
 
     @property
     def connected(self) -> bool:
@@ -119,7 +123,7 @@ class LockerLink:
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """True once connected and subscribed to every locker's events and acks."""
-        return self.subscribed.wait(timeout)
+        return self.link.wait_subscribed(timeout)
 
     # --- publishing ----------------------------------------------------------------------------
 
@@ -152,13 +156,13 @@ class LockerLink:
     def publish(self, outcome: Outcome) -> None:
         """After a commit: the outcome's bus events, and its lockers' manifests."""
         for type_, store, data in outcome.events:
-            self.runtime.bus.publish(type_, store, data)
+            self.bus.publish(type_, store, data)
         self.refresh(outcome.lockers)
 
     def _publish_manifests(self, force: bool) -> None:
         """Publish the manifests that changed since last sent, or all of them when `force`."""
-        with self.runtime.sessions() as session:
-            manifests = ready_manifests(session, self.runtime.stores, utc_now())
+        with self.sessions() as session:
+            manifests = ready_manifests(session, self.stores, utc_now())
         for key, orders in manifests.items():
             fingerprint = tuple((o.order, o.compartment, o.code_hash, o.expires_at) for o in orders)
             if not force and self._published.get(key) == fingerprint:
@@ -176,19 +180,6 @@ class LockerLink:
 
     # --- receiving -----------------------------------------------------------------------------
 
-    def _on_connect(self, client: paho.Client, *args: Any) -> None:
-        self._subacks = 0
-        self.subscribed.clear()
-        if self._inner_connect is not None:
-            self._inner_connect(client, *args)
-        # The broker may have lost retained messages (restart without persistence): send all again.
-        self._offer((_REFRESH, True))
-
-    def _on_subscribe(self, client: paho.Client, userdata: object, mid: int, *args: Any) -> None:
-        self._subacks += 1
-        if self._subacks >= len(self._subscriptions):
-            self.subscribed.set()
-
     def _on_message(self, message: paho.MQTTMessage) -> None:
         self._offer(("message", (message.topic, bytes(message.payload))))
 
@@ -203,7 +194,7 @@ class LockerLink:
     def _run(self) -> None:
         next_sweep = time.monotonic()
         next_check = time.monotonic() + _MANIFEST_CHECK_S
-        sweep_every = self.runtime.settings.locker_sweep_interval_s
+        sweep_every = self.settings.locker_sweep_interval_s
         while not self._stopping.is_set():
             try:
                 kind, value = self._queue.get(timeout=_TICK_S)
@@ -226,8 +217,8 @@ class LockerLink:
 
     def sweep(self, at: datetime) -> int:
         """Expire overdue orders now; returns how many."""
-        with self.runtime.sessions() as session:
-            outcomes = expire_due(session, self.runtime.stores, at)
+        with self.sessions() as session:
+            outcomes = expire_due(session, self.stores, at)
             session.commit()
         for outcome in outcomes:
             self.publish(outcome)
@@ -239,10 +230,10 @@ class LockerLink:
             logger.info("locker message on %s ignored: %s", topic_text, getattr(decoded, "detail", "image"))
             return
         topic, payload = decoded.topic, decoded.payload
-        store = self.runtime.stores.get(topic.store)
+        store = self.stores.get(topic.store)
         if store is None:
             return
-        with self.runtime.sessions() as session:
+        with self.sessions() as session:
             if isinstance(payload, p.LockerEvent):
                 outcome = apply_locker_event(session, store, topic.device, payload, utc_now())
             elif isinstance(payload, p.LockerAck):
@@ -252,6 +243,6 @@ class LockerLink:
             session.commit()
         if outcome is not None:
             for type_, store_id, data in outcome.events:
-                self.runtime.bus.publish(type_, store_id, data)
+                self.bus.publish(type_, store_id, data)
             if outcome.lockers:
                 self._publish_manifests(False)

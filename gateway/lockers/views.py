@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,12 +12,20 @@ from smartstore.gateway.db.lockers import PickupOrder
 from smartstore.gateway.db.util import as_utc, iso
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.compartments import as_domain, compartment_rows
-from smartstore.gateway.lockers.order_store import compartment_view
+from smartstore.gateway.lockers.view_models import (
+    CompartmentOverview,
+    LockerBankOverview,
+    LockersOverview,
+    OrderInCompartment,
+    OverdueOrder,
+    compartment_view,
+    unseen_compartment_view,
+)
 from smartstore.kernel.contract import payloads as p
-from smartstore.kernel.storeconfig import CompartmentSize, StoreConfig
+from smartstore.kernel.storeconfig import StoreConfig
 
 
-def locker_overview(session: Session, store: StoreConfig, at: datetime) -> dict[str, Any]:
+def locker_overview(session: Session, store: StoreConfig, at: datetime) -> LockersOverview:
     """Every compartment with its state and order, what waits for pickup and what is overdue."""
     store_id = store.store.id
     rows = {(r.locker_id, r.compartment_id): r for r in compartment_rows(session, store)}
@@ -27,13 +35,16 @@ def locker_overview(session: Session, store: StoreConfig, at: datetime) -> dict[
         if order_ids
         else {}
     )
-    lockers, overdue, waiting = [], [], 0
+    lockers: list[LockerBankOverview] = []
+    overdue: list[OverdueOrder] = []
+    waiting = 0
     for spec in store.devices.lockers:
-        compartments = []
+        compartments: list[CompartmentOverview] = []
         for c in spec.compartments:
             row = rows.get((spec.id, c.id))
-            view = compartment_view(row) if row else _default_view(store_id, spec.id, c.id, c.size)
+            view = compartment_view(row) if row else unseen_compartment_view(store_id, spec.id, c.id, c.size)
             held = orders.get(row.order_id) if row and row.order_id else None
+            summary: OrderInCompartment | None = None
             if held is not None:
                 late = held.expires_at is not None and as_utc(held.expires_at) <= at
                 is_overdue = held.state in (
@@ -46,37 +57,18 @@ def locker_overview(session: Session, store: StoreConfig, at: datetime) -> dict[
                     "expires_at": iso(held.expires_at),
                     "overdue": is_overdue,
                 }
-                view["order"] = summary
                 waiting += held.state == domain.OrderState.READY.value
                 if is_overdue:
                     overdue.append({**summary, "locker": spec.id, "compartment": c.id})
-            else:
-                view["order"] = None
-            view["free"] = row is None or as_domain(row).free
-            compartments.append(view)
+            # The summary takes the order id's place (same key, same position in the JSON).
+            compartments.append({**view, "order": summary, "free": row is None or as_domain(row).free})
         free = sum(1 for view in compartments if view["free"])
         lockers.append({"id": spec.id, "zone": spec.zone, "free": free, "compartments": compartments})
     return {"store": store_id, "lockers": lockers, "waiting": waiting, "overdue": overdue, "at": iso(at)}
 
 
-def _default_view(store_id: str, locker: str, compartment: str, size: CompartmentSize) -> dict[str, Any]:
-    return {
-        "store": store_id,
-        "locker": locker,
-        "compartment": compartment,
-        "door_number": domain.door_number(compartment),
-        "size": size.value,
-        "in_service": True,
-        "occupied": None,
-        "door_open": False,
-        "order": None,
-        "needs_attention": None,
-        "updated_at": None,
-    }
-
-
 def ready_manifests(
-    session: Session, stores: dict[str, StoreConfig], at: datetime
+    session: Session, stores: Mapping[str, StoreConfig], at: datetime
 ) -> dict[tuple[str, str], list[p.ManifestOrder]]:
     """Per (store, locker) of the served stores: the ready orders whose code can still be used."""
     manifests: dict[tuple[str, str], list[p.ManifestOrder]] = {

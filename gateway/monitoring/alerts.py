@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.models import Alert
-from smartstore.gateway.db.util import begin_write, iso
+from smartstore.gateway.db.util import as_utc, begin_write, iso
 from smartstore.kernel.contract.payloads import Severity
 
 logger = logging.getLogger(__name__)
@@ -19,6 +19,23 @@ logger = logging.getLogger(__name__)
 OPEN = "open"
 ACKNOWLEDGED = "acknowledged"
 CLEARED = "cleared"
+
+
+class AlertView(TypedDict):
+    """An alert as the bus carries it and the API reads it (times as ISO text)."""
+
+    id: int
+    store: str
+    cause: str
+    severity: str
+    state: str
+    message: str
+    device: str | None
+    opened_at: str
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    cleared_at: str | None
+    history: list[dict[str, Any]]
 
 
 def _live(session: Session, store_id: str, cause: str) -> Alert | None:
@@ -118,7 +135,7 @@ def acknowledge_alert(session: Session, alert_id: int, *, by: str, at: datetime)
     return alert
 
 
-def alert_view(alert: Alert) -> dict[str, Any]:
+def alert_view(alert: Alert) -> AlertView:
     return {
         "id": alert.id,
         "store": alert.store_id,
@@ -127,7 +144,7 @@ def alert_view(alert: Alert) -> dict[str, Any]:
         "state": alert.state,
         "message": alert.message,
         "device": alert.device_id,
-        "opened_at": iso(alert.opened_at),
+        "opened_at": as_utc(alert.opened_at).isoformat(),
         "acknowledged_at": iso(alert.acknowledged_at),
         "acknowledged_by": alert.acknowledged_by,
         "cleared_at": iso(alert.cleared_at),

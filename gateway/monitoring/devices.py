@@ -6,14 +6,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.models import Device
 from smartstore.gateway.db.util import begin_write, iso
-from smartstore.gateway.monitoring.alerts import alert_view, clear_alert, raise_alert
+from smartstore.gateway.monitoring.alerts import AlertView, alert_view, clear_alert, raise_alert
 from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, Severity
 from smartstore.kernel.contract.topics import Kind
 from smartstore.kernel.storeconfig import StoreConfig
@@ -23,12 +23,24 @@ logger = logging.getLogger(__name__)
 DeviceKey = tuple[str, str, str]  # (store, kind, device)
 
 
+class DeviceView(TypedDict):
+    """A device's announced state as the bus carries it (last seen as ISO text)."""
+
+    store: str
+    kind: str
+    device: str
+    state: str
+    last_seen: str | None
+    firmware: str | None
+    info: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class StatusOutcome:
     """What one status message changed, as views ready for the event bus."""
 
-    device: dict[str, Any]
-    alert: dict[str, Any] | None
+    device: DeviceView
+    alert: AlertView | None
 
 
 def offline_cause(kind: Kind | str, device_id: str) -> str:
@@ -47,7 +59,7 @@ def is_known_device(store: StoreConfig, kind: Kind, device_id: str) -> bool:
     return True
 
 
-def device_view(device: Device) -> dict[str, Any]:
+def device_view(device: Device) -> DeviceView:
     return {
         "store": device.store_id,
         "kind": device.kind,

@@ -6,21 +6,15 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import paho.mqtt.client as paho
-from fastapi import FastAPI
 
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.topics import Topic, TopicError
 from smartstore.kernel.contract.validation import JPEG_MAGIC, MAX_IMAGE_BYTES
-from smartstore.kernel.mqtt import MqttLink, MqttSettings
-
-if TYPE_CHECKING:
-    from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.kernel.mqtt import MqttLink
 
 logger = logging.getLogger(__name__)
 
@@ -69,29 +63,19 @@ class SnapshotStore:
 
 
 class SnapshotFeed:
-    """Its own MQTT client on `snapshot_filter()`: retained snapshots arrive at once on (re)subscribe.
+    """`snapshot_filter()` on a (shared) link: retained snapshots arrive at once on (re)subscribe.
 
     Only stores this gateway serves are kept; anything that is not a plausible JPEG is dropped and
     counted. An empty retained payload (a camera removed) forgets the camera.
     """
 
-    def __init__(
-        self, settings: MqttSettings, client_id: str, store: SnapshotStore, stores: Collection[str]
-    ) -> None:
+    def __init__(self, link: MqttLink, store: SnapshotStore, stores: Collection[str]) -> None:
         self.store = store
         self.stores = frozenset(stores)
         self.received = 0
         self.dropped = 0
         # QoS 0: a missed picture is replaced by the next one; nothing here is worth a redelivery.
-        self.link = MqttLink(
-            settings, client_id, subscriptions=[(topics.snapshot_filter(), 0)], on_message=self._receive
-        )
-
-    def start(self) -> None:
-        self.link.start()
-
-    def stop(self) -> None:
-        self.link.stop()
+        link.subscribe(topics.snapshot_filter(), 0, self._receive)
 
     def _receive(self, message: paho.MQTTMessage) -> None:
         try:
@@ -113,21 +97,3 @@ class SnapshotFeed:
             return
         self.received += 1
         self.store.put(topic.store, camera, payload, topic.device)
-
-
-def feed_lifespan(runtime: GatewayRuntime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """An app lifespan that runs a SnapshotFeed into `runtime.snapshots` while the API serves."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings = runtime.settings
-        feed = SnapshotFeed(
-            settings.mqtt, f"{settings.gateway_id}-snapshots", runtime.snapshots, runtime.stores.keys()
-        )
-        feed.start()
-        try:
-            yield
-        finally:
-            feed.stop()
-
-    return lifespan

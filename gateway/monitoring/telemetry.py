@@ -2,7 +2,7 @@
 
 The edge publishes `RfidTelemetry` retained on `smartstore/v1/{store}/edge/{agent}/telemetry/rfid`
 (docs/protocol.md). It is not inventory, so it stays out of the ingest and its database: this
-module runs its own MQTT client, keeps what it hears in memory and forgets it on restart (the
+module listens on the gateway's shared MQTT link, keeps what it hears in memory and forgets it on restart (the
 retained message brings the latest summary back at once).
 """
 
@@ -13,14 +13,15 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import paho.mqtt.client as paho
 
+from smartstore.kernel.clock import utc_now
 from smartstore.kernel.contract import topics
-from smartstore.kernel.contract.payloads import RfidTelemetry, utc_now
+from smartstore.kernel.contract.payloads import RfidTelemetry
 from smartstore.kernel.contract.validation import Decoded, decode
-from smartstore.kernel.mqtt import MqttLink, MqttSettings
+from smartstore.kernel.mqtt import MqttLink
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,15 @@ class ReaderEntry:
     ts: datetime
     received_at: datetime
     series: deque[RatePoint]
+
+
+class StoreTelemetryView(TypedDict):
+    """What the dashboard's RFID page reads of one store (the API's RfidTelemetryPublic)."""
+
+    store: str
+    # Each: the edge's ReaderSummary fields as sent, plus agent, ts, received_at, series [[ts, rate]].
+    readers: list[dict[str, Any]]
+    rejected_reads: dict[str, int]
 
 
 class RfidTelemetryBook:
@@ -75,7 +85,7 @@ class RfidTelemetryBook:
                 del self._readers[key]
             self._rejected.pop((store, agent), None)
 
-    def store_view(self, store: str) -> dict[str, Any]:
+    def store_view(self, store: str) -> StoreTelemetryView:
         """Latest summary and read-rate series of every reader heard in `store`."""
         with self._lock:
             readers = [
@@ -106,29 +116,14 @@ class RfidTelemetryBook:
 
 
 class TelemetrySubscriber:
-    """Its own MQTT client on the telemetry filter, feeding a book; bad input is logged and dropped."""
+    """The telemetry filter on a (shared) link, feeding a book; bad input is logged and dropped.
 
-    def __init__(self, settings: MqttSettings, client_id: str, book: RfidTelemetryBook) -> None:
+    Retained summaries arrive at once on every (re)subscribe, so it has nothing to start or stop.
+    """
+
+    def __init__(self, link: MqttLink, book: RfidTelemetryBook) -> None:
         self.book = book
-        self._link = MqttLink(
-            settings,
-            client_id,
-            subscriptions=[(topics.telemetry_filter(), 0)],
-            on_message=self._handle,
-        )
-
-    @property
-    def connected(self) -> bool:
-        return self._link.connected.is_set()
-
-    def start(self) -> None:
-        self._link.start()
-
-    def wait_connected(self, timeout: float = 10.0) -> bool:
-        return self._link.wait_connected(timeout)
-
-    def stop(self) -> None:
-        self._link.stop()
+        link.subscribe(topics.telemetry_filter(), 0, self._handle)
 
     def _handle(self, message: paho.MQTTMessage) -> None:
         if not message.payload:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,14 +18,44 @@ from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
 
-Event = tuple[str, str | None, dict[str, Any]]  # bus (type, store, data)
+Event = tuple[str, str | None, Mapping[str, Any]]  # bus (type, store, data)
 BackroomLookup = Callable[[str, str], int]  # (store, gtin) -> units counted in backroom zones
 EVENT_TYPE = "tasks"
 
 
-def _iso(value: datetime | None) -> str | None:
+class TaskView(TypedDict):
+    """A restock task as the bus carries it and the API reads it (times as ISO text, in ms)."""
+
+    id: int
+    store: str
+    slot: str
+    shelf: str | None
+    camera: str
+    gtin: str
+    name: str | None
+    kind: str
+    backroom: int | None
+    slot_state: str
+    state: str
+    rank: NotRequired[int | None]  # in lists only: 1 = most urgent, None for closed tasks
+    opened_at: str
+    updated_at: str
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    closed_at: str | None
+    closed_by: str | None
+    history: list[dict[str, Any]]
+
+
+def _iso_ms(value: datetime) -> str:
     # Milliseconds: browsers parse them exactly, and the page measures latency against updated_at.
-    return None if value is None else as_utc(value).isoformat(timespec="milliseconds")
+    return as_utc(value).isoformat(timespec="milliseconds")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else _iso_ms(value)
 
 
 def _append(task: RestockTask, at: datetime, event: str, **details: Any) -> None:
@@ -163,7 +193,7 @@ def backroom_units(session: Session, store_id: str, gtins: Iterable[str]) -> dic
 
 def list_tasks(
     session: Session, config: StoreConfig, states: Sequence[str] | None = None, limit: int = 200
-) -> list[dict[str, Any]]:
+) -> list[TaskView]:
     """A store's tasks in the given states (default: the live ones), most urgent first."""
     wanted = list(states) if states else [state.value for state in rules.LIVE_STATES]
     query = select(RestockTask).where(RestockTask.store_id == config.store.id, RestockTask.state.in_(wanted))
@@ -182,7 +212,7 @@ def list_tasks(
     return live + closed
 
 
-def task_view(task: RestockTask, config: StoreConfig | None, backroom: int | None) -> dict[str, Any]:
+def task_view(task: RestockTask, config: StoreConfig | None, backroom: int | None) -> TaskView:
     """The task as the API and the live stream show it; a live task's kind follows the stock now."""
     live = task.state != rules.TaskState.CLOSED.value
     kind = rules.task_kind(backroom).value if live and backroom is not None else task.kind
@@ -200,8 +230,8 @@ def task_view(task: RestockTask, config: StoreConfig | None, backroom: int | Non
         "backroom": backroom,
         "slot_state": task.slot_state,
         "state": task.state,
-        "opened_at": _iso(task.opened_at),
-        "updated_at": _iso(task.updated_at),
+        "opened_at": _iso_ms(task.opened_at),
+        "updated_at": _iso_ms(task.updated_at),
         "acknowledged_at": _iso(task.acknowledged_at),
         "acknowledged_by": task.acknowledged_by,
         "resolved_at": _iso(task.resolved_at),

@@ -1,1 +1,1 @@
-"""The kernel every component imports: wire contract, store file, MQTT link, pickup-code crypto."""
+"""The kernel every component imports: wire contract, store file, MQTT link, pickup codes, small helpers."""

@@ -1,4 +1,4 @@
-"""One way to connect to the broker: URL settings, retained status and Last Will, resubscribe on connect."""
+"""One way to connect to the broker: URL settings, retained status and Last Will, resubscribe, hooks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 import os
 import ssl
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
@@ -23,6 +23,11 @@ from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, encod
 logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[paho.MQTTMessage], None]
+LinkHook = Callable[[], None]
+# (topic filter, granted): one call per filter answered in a SUBACK.
+SubscribedHook = Callable[[str, bool], None]
+# (message id, acked): the broker's answer to a QoS 1 publish (QoS 0: once written to the socket).
+PublishedHook = Callable[[int, bool], None]
 # Builds the status message for a state and seq; devices with facts to announce (firmware, health) pass one.
 StatusBuilder = Callable[[DeviceState, int], DeviceStatus]
 
@@ -73,7 +78,10 @@ class MqttSettings(BaseModel):
 class MqttLink:
     """A paho client that announces itself (retained status + Last Will) and resubscribes on connect.
 
-    Callbacks that raise are logged and never kill the network loop.
+    Several services may share one link: each subscribes with its own handler, messages are routed
+    with paho's topic matching, and each registers the hooks it needs (connected, disconnected,
+    subscribed, published). Nothing else touches paho's callbacks. Handlers and hooks run on paho's
+    network thread; one that raises is logged and never kills the loop.
     """
 
     def __init__(
@@ -82,8 +90,6 @@ class MqttLink:
         client_id: str,
         *,
         status_topic: str | None = None,
-        subscriptions: Iterable[tuple[str, int]] = (),
-        on_message: MessageHandler | None = None,
         clean_start: bool = True,
         manual_ack: bool = False,
         receive_maximum: int = 1000,
@@ -91,15 +97,26 @@ class MqttLink:
     ) -> None:
         self.settings = settings
         self.status_topic = status_topic
-        self.subscriptions = list(subscriptions)
         self.connected = threading.Event()
+        # Set once every subscription of the current connection is granted.
+        self.subscribed = threading.Event()
         self._seq = 0
         # Statuses are built on paho's thread (announce on connect) and the owner's (updates): one seq.
         self._seq_lock = threading.Lock()
         self._status_builder = status_builder
-        self._on_message = on_message
         self._clean_start = clean_start
         self._receive_maximum = receive_maximum
+        # Subscriptions are added from the owners' threads and resent from paho's on each connect.
+        self._subscriptions_lock = threading.Lock()
+        self._subscriptions: dict[str, int] = {}
+        self._routes: tuple[tuple[str, MessageHandler], ...] = ()
+        self._sole_handler: MessageHandler | None = None
+        self._awaiting_suback: dict[int, str] = {}  # SUBSCRIBE message id -> its filter
+        self._refused: set[str] = set()
+        self._connected_hooks: list[LinkHook] = []
+        self._disconnected_hooks: list[LinkHook] = []
+        self._subscribed_hooks: list[SubscribedHook] = []
+        self._published_hooks: list[PublishedHook] = []
         v5 = settings.protocol == "5"
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -122,8 +139,48 @@ class MqttLink:
             self.client.will_set(status_topic, self._status(DeviceState.OFFLINE), qos=1, retain=True)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
-        if on_message:
-            self.client.on_message = self._dispatch
+        self.client.on_subscribe = self._handle_subscribe
+        self.client.on_publish = self._handle_publish
+        self.client.on_message = self._dispatch
+
+    # --- what the link's users register --------------------------------------------------------
+
+    def subscribe(self, topic_filter: str, qos: int, handler: MessageHandler) -> None:
+        """Subscribe now if connected and again on every reconnect; matching messages go to `handler`.
+
+        Keep the filters of different handlers disjoint: for overlapping ones the broker may send a
+        copy per subscription (Mosquitto 2 does), and each copy reaches every matching handler. While
+        every filter shares one handler, it gets every message without matching, as a plain paho
+        client would (a persistent session may still deliver for filters of an earlier one).
+        """
+        with self._subscriptions_lock:
+            qos = max(qos, self._subscriptions.get(topic_filter, 0))
+            self._subscriptions[topic_filter] = qos
+            self._routes = (*self._routes, (topic_filter, handler))
+            # Equality, not identity: each `obj.method` access makes a new, equal bound method.
+            handlers = {h for _, h in self._routes}
+            self._sole_handler = handler if len(handlers) == 1 else None
+            if self.connected.is_set():
+                self.subscribed.clear()
+                self._send_subscribe(topic_filter, qos)
+
+    def on_connected(self, hook: LinkHook) -> None:
+        """Call `hook` after every (re)connect, once resubscribed and announced."""
+        self._connected_hooks.append(hook)
+
+    def on_disconnected(self, hook: LinkHook) -> None:
+        self._disconnected_hooks.append(hook)
+
+    def on_subscribed(self, hook: SubscribedHook) -> None:
+        """Call `hook(filter, granted)` for each filter the broker answers; `subscribed` is set first."""
+        self._subscribed_hooks.append(hook)
+
+    def on_published(self, hook: PublishedHook) -> None:
+        """Call `hook(mid, acked)` per PUBACK, on paho's thread while paho holds its message lock:
+        the hook must only hand the answer over (queue it), never take a lock of its own."""
+        self._published_hooks.append(hook)
+
+    # --- lifecycle and publishing --------------------------------------------------------------
 
     def _status(self, state: DeviceState) -> bytes:
         with self._seq_lock:
@@ -163,6 +220,10 @@ class MqttLink:
     def wait_connected(self, timeout: float = 10.0) -> bool:
         return self.connected.wait(timeout)
 
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        """True once connected and every subscription is granted."""
+        return self.subscribed.wait(timeout)
+
     def stop(self) -> None:
         """Publish 'offline' ourselves (a clean disconnect does not fire the Will) and disconnect."""
         if self.status_topic and self.connected.is_set():
@@ -179,6 +240,14 @@ class MqttLink:
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> paho.MQTTMessageInfo:
         return self.client.publish(topic, payload, qos=qos, retain=retain)
 
+    # --- paho's thread -------------------------------------------------------------------------
+
+    def _send_subscribe(self, topic_filter: str, qos: int) -> None:
+        # Caller holds _subscriptions_lock, so the SUBACK cannot be handled before its id is noted.
+        result, mid = self.client.subscribe(topic_filter, qos)
+        if result == paho.MQTT_ERR_SUCCESS and mid is not None:
+            self._awaiting_suback[mid] = topic_filter
+
     def _handle_connect(
         self,
         client: paho.Client,
@@ -191,11 +260,19 @@ class MqttLink:
             logger.warning("MQTT connect to %s refused: %s", self.settings.url, reason)
             return
         logger.info("MQTT connected to %s as %s", self.settings.url, client._client_id.decode())
-        for topic, qos in self.subscriptions:
-            client.subscribe(topic, qos)
+        with self._subscriptions_lock:
+            self.subscribed.clear()
+            self._awaiting_suback.clear()
+            self._refused.clear()
+            for topic_filter, qos in self._subscriptions.items():
+                self._send_subscribe(topic_filter, qos)
+            if not self._subscriptions:
+                self.subscribed.set()
         if self.status_topic:
             client.publish(self.status_topic, self._status(DeviceState.ONLINE), qos=1, retain=True)
         self.connected.set()
+        for hook in tuple(self._connected_hooks):
+            _call_safely(hook)
 
     def _handle_disconnect(
         self,
@@ -206,15 +283,76 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         logger.info("MQTT disconnected from %s: %s", self.settings.url, reason)
+        for hook in tuple(self._disconnected_hooks):
+            _call_safely(hook)
+
+    def _handle_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        with self._subscriptions_lock:
+            topic_filter = self._awaiting_suback.pop(mid, None)
+            if topic_filter is None:
+                return  # asked on an earlier connection
+            granted = not any(code.is_failure for code in reason_codes)
+            if granted:
+                self._refused.discard(topic_filter)
+            else:
+                self._refused.add(topic_filter)
+            if not self._awaiting_suback and not self._refused:
+                self.subscribed.set()
+        if not granted:
+            logger.error("MQTT subscription to %s refused by the broker: %s", topic_filter, reason_codes)
+        for hook in tuple(self._subscribed_hooks):
+            _call_safely(hook, topic_filter, granted)
+
+    def _handle_publish(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        for hook in tuple(self._published_hooks):
+            _call_safely(hook, mid, not reason.is_failure)
 
     def _dispatch(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
-        assert self._on_message is not None
+        sole = self._sole_handler
+        if sole is not None:
+            _deliver(sole, message)
+            return
         try:
-            self._on_message(message)
-        except Exception:
-            # Input must never kill the loop; the handler is expected to dead-letter bad input itself.
-            logger.exception("message handler failed on %s", message.topic)
+            topic = message.topic
+        except UnicodeDecodeError:
+            logger.warning("message on a topic that is not UTF-8 dropped")
+            return
+        matching = dict.fromkeys(h for f, h in self._routes if paho.topic_matches_sub(f, topic))
+        if not matching:
+            logger.debug("no handler for a message on %s", topic)
+        for handler in matching:
+            _deliver(handler, message)
+
+
+def _deliver(handler: MessageHandler, message: paho.MQTTMessage) -> None:
+    try:
+        handler(message)
+    except Exception:
+        # Input must never kill the loop; the handler is expected to dead-letter bad input itself.
+        logger.exception("message handler failed on %s", message._topic.decode("utf-8", "replace"))
+
+
+def _call_safely(callback: Callable[..., None], *args: object) -> None:
+    try:
+        callback(*args)
+    except Exception:
+        logger.exception("MQTT hook %s failed", getattr(callback, "__qualname__", callback))
 
 
 def status_topic_for(store: str, kind: topics.Kind, device: str) -> str:

@@ -6,32 +6,25 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
-import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from types import FrameType
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from smartstore.devices.sim.settings import Outage
+from smartstore.devices.sim.cli import Outage
+from smartstore.kernel.clock import utc_now
 from smartstore.kernel.contract import topics
-from smartstore.kernel.contract.payloads import new_event_id, utc_now
+from smartstore.kernel.contract.payloads import new_event_id
+from smartstore.kernel.shutdown import on_stop_signals
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
-from smartstore.launcher.broker import BrokerStartError, LocalBroker, start_local_broker
-from smartstore.launcher.children import Child
+from smartstore.launcher.broker import BrokerStartError
 from smartstore.launcher.demo_lockers import locker_lines
 from smartstore.launcher.demo_orders import DemoOrderTraffic, OrderTrafficSettings
+from smartstore.launcher.demo_stack import LOOPBACK, Demo, DemoSettings
 
 logger = logging.getLogger(__name__)
 
-LOOPBACK = "127.0.0.1"
-EDGE_AGENT = "edge-1"
 HAND_AGENT = "demo-hand"
 ROLES = ("admin", "manager", "integrator", "kiosk")
 KEY_ENV = {role: f"SMARTSTORE_{role.upper()}_KEY" for role in ROLES}
@@ -40,27 +33,6 @@ KEY_ENV = {role: f"SMARTSTORE_{role.upper()}_KEY" for role in ROLES}
 DEFAULT_OUTAGE_READER = "reader-aisle-2"
 DEFAULT_OUTAGE_START_S = 1800.0
 DEFAULT_OUTAGE_DURATION_S = 1200.0
-# Child log lines worth showing on the console; everything else stays in the log files.
-
-
-class DemoSettings(BaseModel):
-    """The demo's command line, validated before anything starts."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    http_port: int = Field(8080, ge=1, le=65535)
-    mqtt_port: int = Field(1884, ge=1, le=65535, description="Port of the embedded broker.")
-    mqtt_url: str | None = Field(None, description="Use this broker instead of the embedded one.")
-    mqtt_protocol: Literal["5", "3.1.1"] | None = None
-    duration_s: float = Field(0.0, ge=0, description="Seconds to run; 0 = until Ctrl-C.")
-    store: Path = EXAMPLE_STORE
-    speed: float = Field(60.0, gt=0)
-    seed: int = 7
-    data_dir: Path | None = None
-    startup_timeout_s: float = Field(90.0, gt=0)
-    stop_timeout_s: float = Field(10.0, gt=0)
-    outages: tuple[Outage, ...] | None = Field(None, description="Devices to unplug; None = the default one.")
-    order_every_s: float = Field(40.0, ge=0, description="Simulated pickup orders this often; 0 = none.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -93,10 +65,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def outage_text(outage: Outage) -> str:
-    return f"{outage.device}@{outage.start_s:g}+{outage.duration_s:g}"
-
-
 def scheduled_outages(settings: DemoSettings, store: StoreConfig) -> list[Outage]:
     """The outages the simulator gets: those asked for, else one of a reader serving only the salesfloor."""
     devices = store.devices
@@ -126,33 +94,11 @@ def duration_words(sim_s: float, speed: float) -> str:
 
 def create_demo_keys(db_url: str) -> dict[str, str]:
     """One key per role: fixed by SMARTSTORE_<ROLE>_KEY when set, else random."""
-    from smartstore.gateway.db.engine import make_engine, make_sessionmaker
-    from smartstore.gateway.security import create_api_key
+    # Imported here: the gateway's database stack loads only once the demo really starts.
+    from smartstore.gateway.keys_cli import provision_keys
 
-    engine = make_engine(db_url)
-    try:
-        sessions = make_sessionmaker(engine)
-        return {
-            role: create_api_key(sessions, role, f"demo-{role}", key=os.environ.get(KEY_ENV[role]) or None)
-            for role in ROLES
-        }
-    finally:
-        engine.dispose()
-
-
-def wait_healthy(url: str, gateway: Child, timeout: float, stop: threading.Event) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not stop.is_set():
-        if gateway.exit_code() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  (our own loopback URL)
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        stop.wait(0.25)
-    return False
+    given = {role: key for role in ROLES if (key := os.environ.get(KEY_ENV[role]))}
+    return provision_keys(db_url, {role: f"demo-{role}" for role in ROLES}, given)
 
 
 def shelf_signal_example(store: StoreConfig, state: str, fill: float) -> tuple[str, str] | None:
@@ -242,112 +188,6 @@ def outage_lines(demo: Demo, keys: dict[str, str], base: str) -> list[str]:
     return lines
 
 
-class Demo:
-    """Owns the broker and the child processes, and stops them in reverse order."""
-
-    def __init__(
-        self, settings: DemoSettings, store: StoreConfig, data_dir: Path, outages: list[Outage] | None = None
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.outages = outages or []
-        self.data_dir = data_dir
-        self.logs_dir = data_dir / "logs"
-        self.truth_path = data_dir / "truth.jsonl"
-        self.db_url = f"sqlite:///{data_dir / 'smartstore.gateway.db'}"
-        self.broker: LocalBroker | None = None
-        self.mqtt_url = settings.mqtt_url or f"mqtt://{LOOPBACK}:{settings.mqtt_port}"
-        self.protocol: Literal["5", "3.1.1"] = settings.mqtt_protocol or (
-            "5" if settings.mqtt_url else "3.1.1"
-        )
-        self.children: list[Child] = []
-        self.stopping = threading.Event()
-
-    def mqtt_host_port(self) -> tuple[str, int]:
-        from smartstore.kernel.mqtt import MqttSettings
-
-        mqtt = MqttSettings(url=self.mqtt_url)
-        return mqtt.host, mqtt.port
-
-    def start_broker(self) -> None:
-        if self.settings.mqtt_url:
-            return
-        self.broker = start_local_broker(
-            self.settings.mqtt_port, LOOPBACK, directory=self.data_dir / "mosquitto"
-        )
-        self.mqtt_url = self.broker.url
-        # The fallback mosquitto speaks MQTT 5; amqtt only 3.1.1.
-        self.protocol = self.settings.mqtt_protocol or self.broker.protocol
-
-    def child(self, name: str, *argv: str) -> Child:
-        mqtt = ("--mqtt-url", self.mqtt_url, "--mqtt-protocol", self.protocol)
-        started = Child(
-            name, [name, "--store", str(self.settings.store), *mqtt, *argv], self.logs_dir / f"{name}.log"
-        )
-        self.children.append(started)
-        started.start()
-        return started
-
-    def start_components(self) -> bool:
-        gateway = self.child(
-            "gateway",
-            *("--db-url", self.db_url, "--host", LOOPBACK, "--port", str(self.settings.http_port)),
-        )
-        health = f"http://{LOOPBACK}:{self.settings.http_port}/healthz"
-        if not wait_healthy(health, gateway, self.settings.startup_timeout_s, self.stopping):
-            if self.stopping.is_set():
-                return True
-            print(
-                f"smartstore demo: the gateway did not become healthy; see {gateway.log_path}",
-                file=sys.stderr,
-            )
-            return False
-        self.child("edge", "--agent-id", EDGE_AGENT, "--state-dir", str(self.data_dir / "edge"))
-        # The edge agent subscribes on connect; give it that moment before the devices start talking.
-        if self.stopping.wait(1.0):
-            return True
-        self.child(
-            "sim",
-            *("--seed", str(self.settings.seed), "--speed", str(self.settings.speed)),
-            # Orders are loaded through the gateway's API here, not by associates on their own.
-            *("--locker-loads-per-hour", "0"),
-            *("--truth", str(self.truth_path)),
-            *(f"--outage={outage_text(outage)}" for outage in self.outages),
-        )
-        return True
-
-    def dead_child(self) -> Child | None:
-        return next((c for c in self.children if c.exit_code() is not None), None)
-
-    def wait(self) -> int:
-        deadline = time.monotonic() + self.settings.duration_s if self.settings.duration_s else None
-        while not self.stopping.wait(0.5):
-            dead = self.dead_child()
-            if dead is not None:
-                print(
-                    f"smartstore demo: {dead.name} exited early with code {dead.exit_code()}; "
-                    f"see {dead.log_path}",
-                    file=sys.stderr,
-                )
-                return 1
-            if deadline is not None and time.monotonic() >= deadline:
-                logger.info("demo duration of %.0f s elapsed", self.settings.duration_s)
-                break
-        return 0
-
-    def shutdown(self) -> None:
-        # Devices first, then the edge, then the gateway: what is in flight still lands in the DB.
-        for child in reversed(self.children):
-            child.stop(self.settings.stop_timeout_s)
-        if self.broker is not None:
-            self.broker.stop()
-        self.broker = None
-
-    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal %d: stopping the demo", signum)
-        self.stopping.set()
-
-
 def settings_from_args(args: argparse.Namespace) -> DemoSettings:
     return DemoSettings(
         http_port=args.http_port,
@@ -381,8 +221,7 @@ def run(args: argparse.Namespace) -> int:
         f"smartstore demo: DEMO ONLY — binds to 127.0.0.1, MQTT without authentication; data in {data_dir}",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, demo.request_stop)
-    signal.signal(signal.SIGINT, demo.request_stop)
+    on_stop_signals(demo.stopping.set, "the demo")
     try:
         demo.start_broker()
         keys = create_demo_keys(demo.db_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +14,12 @@ import paho.mqtt.client as paho
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 from polling import wait_until
+from pydantic import SecretStr
 
 from smartstore.gateway.api.app import create_app
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.ingest.consumer import SignalConsumer
 from smartstore.gateway.inventory.catalog import sync_stores
-from smartstore.gateway.restock.services import DashboardServices
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.gateway.security import Role, create_api_key
 from smartstore.kernel.contract import payloads as p
@@ -99,7 +100,7 @@ class RunningGateway:
 
     runtime: GatewayRuntime
     consumer: SignalConsumer
-    services: DashboardServices
+    services: ExitStack  # closing it stops ingest and side services, as under `smartstore gateway`
     base_url: str
     keys: Keys
     _server: uvicorn.Server
@@ -123,24 +124,22 @@ class RunningGateway:
             return
         self.stopped = True
         self.stop_http()
-        self.services.stop()
-        self.consumer.stop()
+        self.services.close()
         self.runtime.engine.dispose()
 
 
 GatewayFactory = Callable[..., RunningGateway]
 
 
-def start_gateway(
-    db_url: str, mqtt_url: str, stores: list[Path], *, osa_interval_s: float = 60.0
-) -> RunningGateway:
+def start_gateway(db_url: str, mqtt_url: str, stores: list[Path]) -> RunningGateway:
     settings = GatewaySettings(
         db_url=db_url,
         stores=stores,
         mqtt=MqttSettings(url=mqtt_url),
         gateway_id=f"gw-{uuid.uuid4().hex[:8]}",
+        pickup_code_secret=SecretStr("dashboard-test-lookup-secret-0123456789"),
     )
-    runtime = GatewayRuntime.build(settings)
+    runtime = GatewayRuntime.build(settings, services=True)
     sync_stores(runtime.sessions, runtime.stores)
     sessions = runtime.sessions
     keys = Keys(
@@ -149,12 +148,11 @@ def start_gateway(
         integrator=create_api_key(sessions, Role.INTEGRATOR, "erp"),
         kiosk=create_api_key(sessions, Role.KIOSK, "kiosk 1", store_id=STORE),
     )
-    consumer = SignalConsumer(runtime)
-    runtime.consumer = consumer
-    consumer.start()
+    consumer = runtime.consumer
+    assert consumer is not None
+    services = ExitStack()
+    services.enter_context(runtime.running())
     assert consumer.wait_ready(10), "consumer did not connect and subscribe"
-    services = DashboardServices(runtime, osa_interval_s=osa_interval_s)
-    services.start()
     port = free_port()
     server, thread = serve(runtime, port)
     return RunningGateway(runtime, consumer, services, f"http://127.0.0.1:{port}", keys, server, thread)
@@ -162,8 +160,7 @@ def start_gateway(
 
 def serve(runtime: GatewayRuntime, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     config = uvicorn.Config(
-        # The snapshot feed runs in the app's lifespan, as under `smartstore gateway`.
-        create_app(runtime, sse_heartbeat_s=1.0, snapshot_feed=True),
+        create_app(runtime, sse_heartbeat_s=1.0),
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -18,7 +18,7 @@ from smartstore.gateway.db.models import SlotState
 from smartstore.gateway.inventory.catalog import sync_stores
 from smartstore.gateway.inventory.store import apply_movement
 from smartstore.gateway.restock.domain import SlotChange
-from smartstore.gateway.restock.services import DashboardServices
+from smartstore.gateway.restock.services import RestockServices
 from smartstore.gateway.restock.store import apply_slot_changes
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.gateway.security import Role, create_api_key
@@ -165,7 +165,7 @@ def test_kpis_and_history(api: Api) -> None:
     assert kpis["replenished_today"] == 1
     assert kpis["mean_time_to_replenish_s"] == 360.0
 
-    services = DashboardServices(api.runtime, telemetry=False)
+    services = RestockServices(api.runtime.stores, api.runtime.sessions, api.runtime.bus)
     services.sample_once()
     points = api.get(f"/api/v1/stores/{STORE}/history/osa?hours=1")["points"]
     assert len(points) == 2  # the sample and now

@@ -11,7 +11,7 @@ from polling import wait_until
 from smartstore.gateway.monitoring.telemetry import RfidTelemetryBook, TelemetrySubscriber
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
-from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
 TOPIC = topics.edge_telemetry(STORE, AGENT, topics.TelemetryType.RFID)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -41,10 +41,11 @@ def test_subscriber_keeps_latest_and_series(mosquitto: Any, publisher: Publisher
     # Retained before the gateway starts: it is there at once when the gateway subscribes.
     publisher.publish(TOPIC, telemetry(1, 120.0), qos=0, retain=True)
     book = RfidTelemetryBook(series_points=3)
-    subscriber = TelemetrySubscriber(MqttSettings(url=mosquitto.url), "gw-telemetry-test", book)
-    subscriber.start()
+    link = MqttLink(MqttSettings(url=mosquitto.url), "gw-telemetry-test")
+    TelemetrySubscriber(link, book)
+    link.start()
     try:
-        assert subscriber.wait_connected(10)
+        assert link.wait_subscribed(10)
         wait_until(lambda: rates(book) == [120.0], what="the retained summary")
         publisher.publish(TOPIC, b"{not json", qos=0)  # logged and dropped, the loop lives on
         publisher.publish(TOPIC, telemetry(1, 120.0), qos=0)  # a repeat does not extend the series
@@ -55,4 +56,4 @@ def test_subscriber_keeps_latest_and_series(mosquitto: Any, publisher: Publisher
         publisher.publish(TOPIC, b"", qos=0, retain=True)  # the agent withdraws its summary
         wait_until(lambda: book.store_view(STORE)["readers"] == [], what="the agent to be forgotten")
     finally:
-        subscriber.stop()
+        link.stop()

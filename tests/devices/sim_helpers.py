@@ -39,12 +39,9 @@ class Collector:
     def __init__(self, settings: MqttSettings, filters: list[str]) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
-        self.link = MqttLink(
-            settings,
-            f"test-collector-{uuid.uuid4().hex[:8]}",
-            subscriptions=[(f, 1) for f in filters],
-            on_message=self._record,
-        )
+        self.link = MqttLink(settings, f"test-collector-{uuid.uuid4().hex[:8]}")
+        for topic_filter in filters:
+            self.link.subscribe(topic_filter, 1, self._record)
 
     def _record(self, message: paho.MQTTMessage) -> None:
         with self._lock:

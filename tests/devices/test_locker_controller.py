@@ -198,7 +198,8 @@ def test_keypad_cli_sends_the_code_and_reports_the_door(
         )
         door.publish(event_topic, encode(opened))
 
-    door = MqttLink(mosquitto.settings, "test-door", subscriptions=[(keypad_topic, 1)], on_message=answer)
+    door = MqttLink(mosquitto.settings, "test-door")
+    door.subscribe(keypad_topic, 1, answer)
     door.start()
     assert door.wait_connected(5.0)
     collector = collectors(mosquitto.settings, [keypad_topic])

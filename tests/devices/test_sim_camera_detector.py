@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from smartstore.devices.sim.camera import ShelfCamera
-from smartstore.edge.vision.detector import DetectorSettings, OnnxDetector
-from smartstore.edge.vision.slots import SlotFillSettings, SlotRaster
+from smartstore.edge.vision.detector import OnnxDetector
+from smartstore.edge.vision.raster import SlotRaster
+from smartstore.edge.vision.settings import DetectorSettings
+from smartstore.edge.vision.slots import SlotFillSettings
 from smartstore.kernel.storeconfig import StoreConfig
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "shelf-detector.onnx"

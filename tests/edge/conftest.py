@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from edge_helpers import Broker, FakeClock
 
-from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.settings import RfidSettings
 
 
 @pytest.fixture

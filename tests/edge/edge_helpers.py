@@ -14,7 +14,9 @@ import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from smartstore.edge.config import EdgeSettings, OutboxSettings, RfidSettings, VisionSettings
+from smartstore.edge.config import EdgeSettings, OutboxSettings
+from smartstore.edge.rfid.settings import RfidSettings
+from smartstore.edge.vision.settings import VisionSettings
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (
     DeviceState,

@@ -16,7 +16,7 @@ from edge_locker_helpers import (
     order,
 )
 
-from smartstore.edge.config import LockerSettings
+from smartstore.edge.lockers.settings import LockerSettings
 from smartstore.edge.processors.base import Rejection
 from smartstore.edge.processors.locker_pickups import (
     LockerPickups,

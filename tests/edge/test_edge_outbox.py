@@ -11,8 +11,8 @@ import pytest
 from edge_helpers import Broker, Collector, FakeClock, wait_for
 
 from smartstore.edge.config import OutboxSettings
+from smartstore.edge.drafts import draft
 from smartstore.edge.outbox import Outbox
-from smartstore.edge.processors.base import draft
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import AlertSignal, Signal, StockSignal
 from smartstore.kernel.contract.validation import Decoded, decode

@@ -7,17 +7,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from gateway_helpers import UNREACHABLE_BROKER, Publisher, Signals
+from gateway_helpers import UNREACHABLE_BROKER, Publisher, RuntimeConsumer, Signals
 
 from smartstore.gateway.config import GatewaySettings
-from smartstore.gateway.ingest.consumer import SignalConsumer
 from smartstore.gateway.inventory.catalog import sync_stores
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel.mqtt import MqttSettings
 from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 RuntimeFactory = Callable[..., GatewayRuntime]
-ConsumerFactory = Callable[..., SignalConsumer]
+ConsumerFactory = Callable[..., RuntimeConsumer]
 
 
 @pytest.fixture
@@ -44,17 +43,17 @@ def runtime(runtime_factory: RuntimeFactory) -> GatewayRuntime:
 
 
 @pytest.fixture
-def consumer_factory(
-    runtime_factory: RuntimeFactory, mosquitto: Any
-) -> Iterator[Callable[..., SignalConsumer]]:
+def consumer_factory(runtime_factory: RuntimeFactory, mosquitto: Any) -> Iterator[ConsumerFactory]:
     """Start signal consumers against the private broker; each is stopped at the end of the test."""
-    started: list[SignalConsumer] = []
+    started: list[RuntimeConsumer] = []
 
-    def start(runtime: GatewayRuntime | None = None, protocol: str = "5", **overrides: Any) -> SignalConsumer:
+    def start(
+        runtime: GatewayRuntime | None = None, protocol: str = "5", **overrides: Any
+    ) -> RuntimeConsumer:
         if runtime is None:
             mqtt = MqttSettings(url=mosquitto.url, protocol=protocol)
             runtime = runtime_factory(mqtt=mqtt, gateway_id=f"gw-{uuid.uuid4().hex[:8]}", **overrides)
-        consumer = SignalConsumer(runtime)
+        consumer = RuntimeConsumer(runtime)
         consumer.start()
         assert consumer.wait_ready(10), "consumer did not connect and subscribe"
         started.append(consumer)

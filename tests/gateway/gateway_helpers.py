@@ -13,6 +13,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from smartstore.gateway.events import EventBus, LiveEvent
+from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
 from smartstore.kernel.mqtt import MqttSettings
@@ -60,6 +62,14 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+class RuntimeConsumer(SignalConsumer):
+    """A signal consumer that remembers the runtime it was built from: tests read its database."""
+
+    def __init__(self, runtime: GatewayRuntime) -> None:
+        super().__init__(runtime.settings, runtime.stores, runtime.engine, runtime.bus, runtime.metrics)
+        self.runtime = runtime
 
 
 class Signals:

@@ -17,6 +17,7 @@ from gateway_helpers import (
     STORE,
     BusRecorder,
     Publisher,
+    RuntimeConsumer,
     Signals,
     send,
     signal_topic,
@@ -27,7 +28,6 @@ from sqlalchemy import func, select
 from smartstore.gateway.api.routes.system import mqtt_connected
 from smartstore.gateway.db.models import Alert, DeadLetter, Device, Inventory, SlotState, SourceSequence
 from smartstore.gateway.db.util import utc_now
-from smartstore.gateway.ingest.consumer import SignalConsumer
 from smartstore.gateway.ingest.decode import Inbound
 from smartstore.gateway.inventory.store import apply_movement, apply_reservation
 from smartstore.gateway.monitoring.alerts import raise_alert
@@ -36,7 +36,7 @@ from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
 from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
-ConsumerFactory = Callable[..., SignalConsumer]
+ConsumerFactory = Callable[..., RuntimeConsumer]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -13,20 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gateway_helpers import AGENT, RICE, STORE, Publisher, Signals
+from gateway_helpers import AGENT, RICE, STORE, Publisher, RuntimeConsumer, Signals
 from polling import wait_until
 from sqlalchemy import func, select
 
 from smartstore.gateway.db.models import AppliedEvent, Inventory
 from smartstore.gateway.db.util import utc_now
-from smartstore.gateway.ingest.consumer import SignalConsumer
 from smartstore.gateway.inventory.store import apply_movement
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
 from smartstore.kernel.mqtt import MqttSettings
 
-ConsumerFactory = Callable[..., SignalConsumer]
+ConsumerFactory = Callable[..., RuntimeConsumer]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START = 100_000  # units of rice on the shelf; every pickup signal takes exactly one
 
@@ -104,12 +103,11 @@ def test_restart_midstream_loses_and_duplicates_nothing(
 CHILD = """
 import sys, time
 from smartstore.gateway.config import GatewaySettings
-from smartstore.gateway.ingest.consumer import SignalConsumer
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel.mqtt import MqttSettings
 
 settings = GatewaySettings(db_url=sys.argv[1], mqtt=MqttSettings(url=sys.argv[2]), gateway_id=sys.argv[3])
-consumer = SignalConsumer(GatewayRuntime.build(settings))
+consumer = GatewayRuntime.build(settings).new_consumer()
 consumer.start()
 assert consumer.wait_ready(10)
 print("ready", flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from gateway_helpers import AGENT, Publisher, send
+from gateway_helpers import AGENT, Publisher, RuntimeConsumer, send
 from locker_helpers import LOCKER, RICE, SECRET, STORE, create, figures, now, ready, stock
 from polling import wait_until
 from sqlalchemy import select
@@ -13,11 +13,11 @@ from sqlalchemy import select
 from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
 from smartstore.gateway.ingest.consumer import SignalConsumer
 from smartstore.gateway.lockers.code_entry import PickupResult, pickup_with_code
-from smartstore.gateway.lockers.order_store import expire_due, get_order
+from smartstore.gateway.lockers.lifecycle import expire_due, get_order
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel.contract import payloads as p
 
-ConsumerFactory = Callable[..., SignalConsumer]
+ConsumerFactory = Callable[..., RuntimeConsumer]
 
 
 def pickup_signal(

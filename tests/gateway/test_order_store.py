@@ -24,13 +24,8 @@ from sqlalchemy import select, text
 from smartstore.gateway.db.lockers import CodeAttempt, CompartmentState, PickupOrder
 from smartstore.gateway.db.models import Alert
 from smartstore.gateway.lockers.code_entry import PickupResult, pickup_with_code
-from smartstore.gateway.lockers.order_store import (
-    OrderError,
-    cancel_order,
-    create_order,
-    expire_due,
-    get_order,
-)
+from smartstore.gateway.lockers.lifecycle import OrderError, cancel_order, expire_due, get_order
+from smartstore.gateway.lockers.order_store import create_order
 from smartstore.gateway.lockers.views import ready_manifests
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel import pickup_codes

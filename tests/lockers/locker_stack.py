@@ -17,8 +17,9 @@ import yaml
 
 from smartstore.devices.sim import SimSettings, Simulator
 from smartstore.edge.agent import EdgeAgent
-from smartstore.edge.config import EdgeSettings, OutboxSettings, VisionSettings
+from smartstore.edge.config import EdgeSettings, OutboxSettings
 from smartstore.edge.processors.locker_pickups import LockerPickups
+from smartstore.edge.vision.settings import VisionSettings
 from smartstore.gateway.api.app import create_app
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.ingest.consumer import SignalConsumer
@@ -27,7 +28,7 @@ from smartstore.gateway.inventory.store import apply_movement
 from smartstore.gateway.lockers.link import LockerLink
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.gateway.security import Role, create_api_key
-from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
 from smartstore.launcher.broker import free_port
 
@@ -76,18 +77,24 @@ class Gateway:
     url: str = ""
     consumer: SignalConsumer | None = None
     link: LockerLink | None = None
+    mqtt: MqttLink | None = None
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
     http: httpx.Client = field(init=False)
 
     def start_links(self) -> None:
-        self.consumer = SignalConsumer(self.runtime)
-        self.runtime.consumer = self.consumer
+        runtime = self.runtime
+        self.consumer = runtime.new_consumer()
+        runtime.consumer = self.consumer
         self.consumer.start()
         assert self.consumer.wait_ready(15), "signal consumer did not subscribe"
-        self.link = LockerLink(self.runtime, secret=SECRET)
-        self.runtime.lockers = self.link
+        self.mqtt = MqttLink(runtime.settings.mqtt, f"{runtime.settings.gateway_id}-services")
+        self.link = LockerLink(
+            runtime.settings, runtime.stores, runtime.sessions, runtime.bus, self.mqtt, secret=SECRET
+        )
+        runtime.lockers = self.link
         self.link.start()
+        self.mqtt.start()
         assert self.link.wait_ready(10), "locker link did not subscribe"
 
     def stop_links(self) -> None:
@@ -95,6 +102,9 @@ class Gateway:
         if self.consumer is not None:
             self.consumer.stop()
             self.consumer = None
+        if self.mqtt is not None:
+            self.mqtt.stop()
+            self.mqtt = None
         if self.link is not None:
             self.link.stop()
             self.link = None

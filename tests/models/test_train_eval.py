@@ -26,7 +26,8 @@ from smartstore.models.evaluate import (
 )
 from smartstore.models.offline import import_ultralytics, refuse_network
 from smartstore.models.synth.dataset import SynthSettings, write_dataset
-from smartstore.models.train import TrainSettings, WeightAverage, assign_per_image, prepare_dataset, train
+from smartstore.models.train import TrainSettings, prepare_dataset, train
+from smartstore.models.trainer_hooks import WeightAverage, assign_per_image
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:

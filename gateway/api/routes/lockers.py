@@ -19,7 +19,8 @@ from smartstore.gateway.db.util import begin_write, utc_now
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.code_entry import PickupAttempt, PickupResult, pickup_with_code
 from smartstore.gateway.lockers.compartments import set_service
-from smartstore.gateway.lockers.order_store import OrderError, Outcome
+from smartstore.gateway.lockers.lifecycle import OrderError, Outcome
+from smartstore.gateway.lockers.view_models import CompartmentView, LockersOverview
 from smartstore.gateway.lockers.views import locker_overview
 from smartstore.gateway.security import Permission
 
@@ -39,12 +40,14 @@ _REFUSALS: dict[PickupResult, tuple[int, str, str]] = {
 }
 
 
+# The overview and a compartment's view are answered as built (no response model re-orders them).
 @router.get(
     "/stores/{store}/lockers",
+    response_model=None,
     responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
     summary="Every compartment with its state and order; orders waiting and overdue",
 )
-def read_lockers(scope: LockerManager, session: SessionDep) -> dict[str, Any]:
+def read_lockers(scope: LockerManager, session: SessionDep) -> LockersOverview:
     return locker_overview(session, scope.store, utc_now())
 
 
@@ -128,6 +131,7 @@ def pickup(
 
 @router.post(
     "/stores/{store}/lockers/{locker}/compartments/{compartment}/service",
+    response_model=None,
     responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
     summary="Take a compartment in or out of service; clear what it was flagged for",
 )
@@ -138,7 +142,7 @@ def service_compartment(
     locker: LockerId,
     compartment: Annotated[str, Path(max_length=64)],
     body: ServiceRequest,
-) -> dict[str, Any]:
+) -> CompartmentView:
     try:
         view = set_service(
             session,

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
 from smartstore.gateway.api.errors import ApiError, ErrorResponse
+from smartstore.gateway.api.idempotency import IdempotencyDep
 from smartstore.gateway.api.locker_schemas import (
     LoadRequest,
     LoadResult,
@@ -23,23 +22,13 @@ from smartstore.gateway.api.locker_schemas import (
     PickupOrderCreate,
     PickupOrderPublic,
 )
-from smartstore.gateway.api.routes.movements import _claim, _replay
 from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
-from smartstore.gateway.db.models import IdempotencyRecord
 from smartstore.gateway.db.util import utc_now
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.compartments import load_order
-from smartstore.gateway.lockers.order_store import (
-    OrderError,
-    Outcome,
-    cancel_order,
-    compartment_view,
-    create_order,
-    get_order,
-    list_orders,
-    order_view,
-    start_picking,
-)
+from smartstore.gateway.lockers.lifecycle import OrderError, Outcome, cancel_order, get_order, start_picking
+from smartstore.gateway.lockers.order_store import create_order, list_orders
+from smartstore.gateway.lockers.view_models import OrderView, compartment_view, order_view
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.gateway.security import Permission
 from smartstore.kernel import pickup_codes
@@ -69,7 +58,7 @@ def order_error(error: OrderError) -> ApiError:
     return ApiError(error.status, error.code, error.message, details=error.details)
 
 
-def _transition(session: Session, runtime: GatewayRuntime, apply: Callable[[], Outcome]) -> dict[str, Any]:
+def _transition(session: Session, runtime: GatewayRuntime, apply: Callable[[], Outcome]) -> OrderView:
     """Move one order on (cancel, pick), commit, then announce it; a refused move changes nothing."""
     try:
         outcome = apply()
@@ -92,7 +81,7 @@ def publish(runtime: GatewayRuntime, outcome: Outcome) -> None:
         runtime.bus.publish(type_, store, data)
 
 
-def detail(session: Session, order: PickupOrder) -> dict[str, Any]:
+def detail(session: Session, order: PickupOrder) -> OrderView:
     view = order_view(order)
     view["compartment_state"] = None
     if order.locker_id and order.compartment_id:
@@ -118,20 +107,13 @@ def create_pickup_order(
     runtime: RuntimeDep,
     session: SessionDep,
     body: PickupOrderCreate,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", max_length=200, description="Required; unique per order."),
-    ] = None,
+    idempotency: IdempotencyDep,
 ) -> JSONResponse:
-    if not idempotency_key:
+    if idempotency.key is None:
         raise ApiError(400, "idempotency_key_required", "send an Idempotency-Key header with each new order")
     now = utc_now()
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
     key_scope = f"pickup-orders:{scope.store_id}:{scope.principal.prefix}"
-    replay = _replay(session, idempotency_key, key_scope, fingerprint) or _claim(
-        session, idempotency_key, key_scope, fingerprint, now
-    )
+    replay = idempotency.replay_or_claim(key_scope, body, now)
     if replay is not None:
         return replay
     lines = [(line.gtin, line.quantity) for line in body.lines]
@@ -147,10 +129,7 @@ def create_pickup_order(
     content = PickupOrderPublic.model_validate(detail(session, outcome.order)).model_dump(
         mode="json", by_alias=True
     )
-    record = session.get(IdempotencyRecord, (idempotency_key, key_scope))
-    assert record is not None  # claimed above, in this transaction
-    record.status_code = CREATED
-    record.response = content
+    idempotency.remember(CREATED, content)
     session.commit()
     publish(runtime, outcome)
     return JSONResponse(content, status_code=CREATED)
@@ -185,7 +164,7 @@ def list_pickup_orders(
     responses=_ERRORS,
     summary="One pickup order with its lines, history and compartment",
 )
-def read_pickup_order(scope: OrderReader, session: SessionDep, order: str) -> dict[str, Any]:
+def read_pickup_order(scope: OrderReader, session: SessionDep, order: str) -> OrderView:
     try:
         found = get_order(session, scope.store_id, order)
     except OrderError as error:
@@ -201,7 +180,7 @@ def read_pickup_order(scope: OrderReader, session: SessionDep, order: str) -> di
 )
 def cancel_pickup_order(
     scope: OrderCanceller, runtime: RuntimeDep, session: SessionDep, order: str
-) -> dict[str, Any]:
+) -> OrderView:
     return _transition(
         session, runtime, lambda: cancel_order(session, scope.store, order, by=who(scope), at=utc_now())
     )
@@ -215,7 +194,7 @@ def cancel_pickup_order(
 )
 def pick_pickup_order(
     scope: LockerManager, runtime: RuntimeDep, session: SessionDep, order: str
-) -> dict[str, Any]:
+) -> OrderView:
     return _transition(
         session, runtime, lambda: start_picking(session, scope.store, order, by=who(scope), at=utc_now())
     )

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from smartstore.kernel.clock import utc_now
 from smartstore.kernel.contract.gtin import is_valid_gtin14
 from smartstore.kernel.contract.topics import IDENTIFIER_PATTERN
 
@@ -45,10 +46,6 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 def new_event_id() -> str:
     return uuid.uuid4().hex
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class WireModel(BaseModel):

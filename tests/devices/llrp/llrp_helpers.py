@@ -176,12 +176,9 @@ class ReaderWatcher:
         self.statuses: list[tuple[float, DeviceStatus, bool]] = []
         self.rejected: list[str] = []
         self._lock = threading.Lock()
-        self.link = MqttLink(
-            settings,
-            f"test-llrp-{uuid.uuid4().hex[:8]}",
-            subscriptions=[(self.reads_topic, 1), (self.status_topic, 1)],
-            on_message=self._record,
-        )
+        self.link = MqttLink(settings, f"test-llrp-{uuid.uuid4().hex[:8]}")
+        for topic_filter in (self.reads_topic, self.status_topic):
+            self.link.subscribe(topic_filter, 1, self._record)
 
     def _record(self, message: paho.MQTTMessage) -> None:
         result = decode(message.topic, bytes(message.payload))

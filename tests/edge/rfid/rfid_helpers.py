@@ -11,10 +11,10 @@ from typing import Any
 from edge_helpers import sgtin96
 from epcpy.epc_schemes.sgtin import SGTIN, SGTINFilterValue
 
-from smartstore.edge.config import RfidSettings
 from smartstore.edge.rfid.epc import EpcCache
 from smartstore.edge.rfid.inventory import TagInventory
 from smartstore.edge.rfid.normalize import ReadNormalizer
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.tags import Cell, TagEvent
 from smartstore.edge.rfid.zones import ZoneTable
 from smartstore.kernel.contract import topics

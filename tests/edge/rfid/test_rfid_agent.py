@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rfid_helpers import MILK, STORE, epc, small_store, store_data, wire_batch
 
 from smartstore.edge.agent import EdgeAgent
-from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (
     DeviceState,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from rfid_helpers import MILK, START, epc, small_store, wire_batch
 
-from smartstore.edge.config import RfidSettings
 from smartstore.edge.rfid.event_log import TagEventLog, read_events
 from smartstore.edge.rfid.processor import RfidProcessor
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.tags import DepartReason, TagEvent, TagEventKind
 from smartstore.kernel.contract.topics import Topic
 

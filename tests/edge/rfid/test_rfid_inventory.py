@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 from rfid_helpers import BREAD, MILK, NOT_IN_CATALOG, OATS, Dataset, Read, epc, sgtin198
 
-from smartstore.edge.config import RfidSettings
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.tags import TagEventKind
 
 TAG = epc(MILK, 1)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from rfid_helpers import MILK, OATS, START, STORE, Read, epc, small_store, wire_batch
 
-from smartstore.edge.config import RfidSettings
 from smartstore.edge.processors.base import Rejection
 from smartstore.edge.rfid.processor import BatchHeader, RfidProcessor, antennas_down
+from smartstore.edge.rfid.settings import RfidSettings
 from smartstore.edge.rfid.tags import TagEvent
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (

@@ -13,8 +13,7 @@ from edge_helpers import Broker, Collector, fast_edge_settings, flat_panel, jpeg
 from vision_models import shelf_model, slot_box
 
 from smartstore.edge.agent import EdgeAgent
-from smartstore.edge.config import VisionSettings
-from smartstore.edge.vision.motion import MotionSettings
+from smartstore.edge.vision.settings import MotionSettings, VisionSettings
 from smartstore.edge.vision.slots import SlotFillSettings
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from vision_models import shelf_model
 
-from smartstore.edge.config import VisionSettings
 from smartstore.edge.vision.detector import model_input_size
+from smartstore.edge.vision.settings import VisionSettings
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfig
 from smartstore.launcher.cli import main
 from smartstore.models.synth.pipeline import synthesize

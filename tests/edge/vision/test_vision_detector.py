@@ -12,7 +12,6 @@ import pytest
 from vision_models import ModelFactory, constant_detector_model, to_input
 
 from smartstore.edge.vision.detector import (
-    DetectorSettings,
     OnnxDetector,
     ResizeScratch,
     best_class,
@@ -21,6 +20,7 @@ from smartstore.edge.vision.detector import (
     model_input_size,
     parse_names,
 )
+from smartstore.edge.vision.settings import DetectorSettings
 
 IMGSZ = 320
 Box = tuple[float, float, float, float]

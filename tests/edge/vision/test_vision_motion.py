@@ -9,7 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from smartstore.edge.vision.motion import GateDecision, InferReason, MotionGate, MotionSettings, MotionState
+from smartstore.edge.vision.motion import GateDecision, InferReason, MotionGate, MotionState
+from smartstore.edge.vision.settings import MotionSettings
 from smartstore.models.synth.pipeline import synthesize
 
 Frame = npt.NDArray[np.uint8]

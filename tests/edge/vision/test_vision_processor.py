@@ -11,11 +11,10 @@ import pytest
 from edge_helpers import FakeClock, flat_panel, jpeg
 from vision_models import shelf_model, slot_box
 
-from smartstore.edge.config import VisionSettings
 from smartstore.edge.processors.base import Rejection
 from smartstore.edge.vision.detector import OnnxDetector
-from smartstore.edge.vision.motion import MotionSettings
 from smartstore.edge.vision.processor import DECODE_ERROR, ShelfVisionProcessor, decode_jpeg, decode_reduction
+from smartstore.edge.vision.settings import MotionSettings, VisionSettings
 from smartstore.edge.vision.slots import SlotFillSettings
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState, Signal

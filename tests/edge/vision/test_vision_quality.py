@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from smartstore.devices.sim.camera import ShelfCamera
-from smartstore.edge.config import VisionSettings
 from smartstore.edge.vision.processor import ShelfVisionProcessor
+from smartstore.edge.vision.settings import VisionSettings
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import ShelfSignal, ShelfState, Signal
 from smartstore.kernel.contract.topics import Topic

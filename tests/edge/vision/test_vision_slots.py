@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 import cv2
 import numpy as np
 import pytest
 
-from smartstore.edge.vision.detector import Detection
-from smartstore.edge.vision.slots import SlotFillSettings, SlotRaster, SlotTracker
-from smartstore.kernel.contract.payloads import ShelfState
+from smartstore.edge.vision.detections import Detection
+from smartstore.edge.vision.raster import SlotRaster
+from smartstore.edge.vision.slots import SlotFillSettings, SlotReading, SlotTracker
+from smartstore.kernel.contract.payloads import ShelfState, SlotObservation
 from smartstore.kernel.storeconfig import Slot
 from smartstore.models.synth.pipeline import synthesize
 
@@ -26,13 +29,36 @@ def rect_slot(slot_id: str, x0: float, y0: float, x1: float, y1: float) -> Slot:
 SLOTS = [rect_slot("a", 0, 0, 400, 200), rect_slot("b", 400, 0, 800, 200)]
 
 
+class CameraSlots:
+    """What the vision processor does with each inference: the raster reads every slot, the tracker judges."""
+
+    def __init__(self, slots: Sequence[Slot], reference: tuple[int, int], rule: SlotFillSettings) -> None:
+        self.raster = SlotRaster(slots, reference, rule)
+        self.tracker = SlotTracker(slots, 0.5, rule)
+
+    def observe(
+        self,
+        detections: Sequence[Detection],
+        frame_size: tuple[int, int],
+        class_ids: tuple[int, int],
+        stale_slots: Collection[str] = (),
+    ) -> list[SlotObservation]:
+        return self.tracker.observe(self.raster.measure(detections, frame_size, *class_ids), stale_slots)
+
+    def observations(self) -> list[SlotObservation]:
+        return self.tracker.observations()
+
+    def states(self) -> dict[str, ShelfState]:
+        return self.tracker.states()
+
+
 def box(cls: int, x0: float, y0: float, x1: float, y1: float, score: float = 0.9) -> Detection:
     return Detection(cls, "product" if cls == PRODUCT else "gap", score, (x0, y0, x1, y1))
 
 
-def tracker(confirmations: int = 2) -> SlotTracker:
+def tracker(confirmations: int = 2) -> CameraSlots:
     # Fill arithmetic to the pixel: gap boxes count in full here (the inset has its own test).
-    return SlotTracker(SLOTS, CAMERA, 0.5, SlotFillSettings(confirmations=confirmations, gap_inset=0.0))
+    return CameraSlots(SLOTS, CAMERA, SlotFillSettings(confirmations=confirmations, gap_inset=0.0))
 
 
 def slot_a(product_share: float) -> list[Detection]:
@@ -69,7 +95,7 @@ def test_fill_is_product_versus_gap_area(share: float, state: str) -> None:
 def test_the_last_facing_of_a_long_run_is_low_not_empty(facings: int, fill: float, state: str) -> None:
     """One facing of seven or eight fills 1/7 or 1/8 of the slot, yet the product is still on the shelf."""
     run = Slot(id="a", gtin="09506000100005", facings=facings, capacity=facings, polygon=SLOTS[0].polygon)
-    slots = SlotTracker([run], CAMERA, 0.5, SlotFillSettings(confirmations=1, gap_inset=0.0))
+    slots = CameraSlots([run], CAMERA, SlotFillSettings(confirmations=1, gap_inset=0.0))
     (observation,) = slots.observe(slot_a(fill), FRAME, CLASS_IDS)
 
     assert observation.fill == pytest.approx(fill, abs=0.01)
@@ -90,7 +116,7 @@ def test_a_slot_with_no_product_box_centred_in_it_reads_empty(
 ) -> None:
     """Slot 'a' (frame x 0..200) of four facings: a product box of slot 'b' reaches 70 px into it."""
     rule = SlotFillSettings(confirmations=1, gap_inset=0.0, spill_fill=spill_fill)
-    slots = SlotTracker(SLOTS, CAMERA, 0.5, rule)
+    slots = CameraSlots(SLOTS, CAMERA, rule)
     detections = [box(PRODUCT, 130, 0, 290, 100)]  # centred at x 210, in slot 'b'
     if gap:
         detections.append(box(GAP, 0, 0, 130, 100))
@@ -156,6 +182,19 @@ def test_a_change_needs_k_agreeing_observations() -> None:
     assert observation.confidence == pytest.approx(4 / 5)  # the last five: empty, full, empty, empty, empty
 
 
+def test_the_tracker_judges_readings_alone() -> None:
+    """The pure core: slot readings in (no picture, no raster), confirmed state changes out."""
+    slots = SlotTracker(SLOTS, 0.5, SlotFillSettings(confirmations=2))
+    empty, full = SlotReading(fill=0.0, coverage=1.0, centred_products=0), SlotReading(1.0, 1.0, 4)
+
+    assert slots.observe({"a": full, "b": full}) == []
+    changed = slots.observe({"a": full, "b": empty})
+
+    assert [(o.slot, o.state) for o in changed] == [("a", ShelfState.OK)]
+    hidden = SlotReading(fill=0.0, coverage=0.1, centred_products=0)
+    assert [(o.slot, o.stale) for o in slots.observe({"a": hidden, "b": full})] == [("a", True)]
+
+
 def test_motion_and_occlusion_keep_the_last_state_stale_never_empty() -> None:
     slots = tracker(confirmations=2)
     for _ in range(2):
@@ -195,7 +234,7 @@ def test_slots_over_a_synthetic_shelf_read_its_true_labels() -> None:
         expected[f"s{index}"] = ShelfState.OK if label.cls == PRODUCT else ShelfState.EMPTY
     assert ShelfState.EMPTY in expected.values()
 
-    tracker = SlotTracker(slots, size, 0.5, SlotFillSettings(confirmations=1))
+    tracker = CameraSlots(slots, size, SlotFillSettings(confirmations=1))
     tracker.observe(detections, size, CLASS_IDS)
 
     states = tracker.states()
@@ -282,7 +321,7 @@ def test_a_gap_box_spilling_over_the_last_product_does_not_hide_it(
     the empty stretch reaches 8 px into it. Without the inset the gap outscores that strip and the run reads
     empty; with it the last product counts in full and the run is low."""
     run = Slot(id="a", gtin="09506000100005", facings=4, capacity=4, polygon=SLOTS[0].polygon)
-    slots = SlotTracker([run], CAMERA, 0.5, rule.model_copy(update={"confirmations": 1}))
+    slots = CameraSlots([run], CAMERA, rule.model_copy(update={"confirmations": 1}))
     detections = [box(PRODUCT, 0, 0, 28, 100, 0.5), box(GAP, 20, 0, 200, 100, 0.9)]
 
     (observation,) = slots.observe(detections, FRAME, CLASS_IDS)
@@ -298,7 +337,7 @@ def test_a_wide_empty_stretch_reads_empty_to_its_ends() -> None:
         rect_slot("middle", 40, 0, 760, 200),
         rect_slot("right", 760, 0, 800, 200),
     ]
-    slots = SlotTracker(stretch, CAMERA, 0.5, SlotFillSettings(confirmations=1))
+    slots = CameraSlots(stretch, CAMERA, SlotFillSettings(confirmations=1))
 
     changed = slots.observe([box(GAP, 0, 0, 400, 100, 0.9)], FRAME, CLASS_IDS)
 

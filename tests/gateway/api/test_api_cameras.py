@@ -14,11 +14,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from smartstore.gateway.api.app import create_app
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.inventory.catalog import sync_stores
-from smartstore.gateway.monitoring.snapshots import SnapshotStore
+from smartstore.gateway.monitoring.snapshots import SnapshotFeed, SnapshotStore
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.gateway.security import Role, create_api_key
 from smartstore.kernel.contract import topics
-from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 SNAPSHOT = f"/api/v1/stores/{BERLIN}/cameras/cam-1l/snapshot.jpg"
@@ -101,8 +101,11 @@ def test_retained_snapshots_flow_from_the_broker_into_the_route(db_url: str, mos
     publisher.publish(
         topics.edge_snapshot("store-elsewhere", "edge-1", "cam-1l"), picture(), qos=1, retain=True
     )
+    link = MqttLink(runtime.settings.mqtt, "gw-snapshots-test")
+    feed = SnapshotFeed(link, runtime.snapshots, runtime.stores.keys())
+    link.start()
     try:
-        with TestClient(create_app(runtime, snapshot_feed=True)) as client:
+        with TestClient(create_app(runtime)) as client:
             wait_until(lambda: client.get(SNAPSHOT, headers=auth(key)).status_code == 200, what="snapshot")
             assert client.get(SNAPSHOT, headers=auth(key)).content == picture(60)
 
@@ -113,7 +116,10 @@ def test_retained_snapshots_flow_from_the_broker_into_the_route(db_url: str, mos
 
             publisher.publish(snapshot_topic, b"", qos=1, retain=True).wait_for_publish(5)  # camera removed
             wait_until(lambda: client.get(SNAPSHOT, headers=auth(key)).status_code == 404, what="removal")
+            assert feed.received >= 2
+            assert feed.dropped >= 2
     finally:
+        link.stop()
         publisher.disconnect()
         publisher.loop_stop()
         runtime.engine.dispose()

@@ -19,6 +19,7 @@ from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel import pickup_codes
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
+from smartstore.kernel.mqtt import MqttLink
 
 ORDERS = f"/api/v1/stores/{BERLIN}/pickup-orders"
 LOCKERS = f"/api/v1/stores/{BERLIN}/lockers"
@@ -85,11 +86,16 @@ class FakeLockerBank:
 @pytest.fixture
 def link(api_runtime: GatewayRuntime, mosquitto: Any) -> Iterator[LockerLink]:
     api_runtime.settings = api_runtime.settings.model_copy(update={"mqtt": mosquitto.settings})
-    started = LockerLink(api_runtime, secret=SECRET)
+    mqtt = MqttLink(mosquitto.settings, f"gw-lockers-{uuid.uuid4().hex[:6]}")
+    started = LockerLink(
+        api_runtime.settings, api_runtime.stores, api_runtime.sessions, api_runtime.bus, mqtt, secret=SECRET
+    )
     api_runtime.lockers = started
     started.start()
+    mqtt.start()
     assert started.wait_ready(10)
     yield started
+    mqtt.stop()
     started.stop()
     api_runtime.lockers = None
 

@@ -11,10 +11,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
+from smartstore.gateway.db.lockers import PickupOrder
 from smartstore.gateway.ingest.decode import Accepted
 from smartstore.gateway.lockers import domain
-from smartstore.gateway.lockers.order_store import Event, compartment_view, order_view, transition
+from smartstore.gateway.lockers.lifecycle import Event, mark_picked_up
 from smartstore.kernel.contract import payloads as p
 
 logger = logging.getLogger(__name__)
@@ -79,23 +79,7 @@ def plan_pickups(session: Session, fresh: Sequence[Accepted], at: datetime) -> P
             continue
         by = f"edge:{item.route.topic.device}" + (" (offline)" if signal.offline else "")
         note = f"{effect.note} from {signal.locker}/{signal.compartment}"
-        transition(order, domain.OrderState.PICKED_UP, by=by, at=at, note=note)
-        plan.events.extend(_free_compartment(session, order, at))
-        plan.events.append(("orders", order.store_id, order_view(order)))
+        plan.events.extend(mark_picked_up(session, order, by=by, at=at, note=note))
         logger.info("order %s picked up (%s)", order.id, by)
     session.flush()
     return plan
-
-
-def _free_compartment(session: Session, order: PickupOrder, at: datetime) -> list[Event]:
-    if order.locker_id is None or order.compartment_id is None:
-        return []
-    key = (order.store_id, order.locker_id, order.compartment_id)
-    row = session.get(CompartmentState, key, with_for_update=True, populate_existing=True)
-    if row is None or row.order_id != order.id:
-        return []
-    row.order_id = None
-    if row.needs_attention and order.id in row.needs_attention:
-        row.needs_attention = None  # "take out ORD-…": the customer did
-    row.updated_at = at
-    return [("lockers", order.store_id, compartment_view(row))]
