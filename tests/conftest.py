@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.mqtt import MqttLink, MqttSettings
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, StoreConfig, load_store
 from smartstore.launcher.broker import free_port, wait_for_listener
 
@@ -122,3 +122,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'gateway.db'}"
+
+
+@pytest.fixture
+def links() -> Iterator[list[MqttLink]]:
+    """MQTT links a test started; stopped when it ends, whatever happened."""
+    started: list[MqttLink] = []
+    yield started
+    for link in started:
+        link.stop()

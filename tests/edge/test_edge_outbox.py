@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,14 +52,6 @@ def first_deliveries(collector: Collector) -> list[str]:
 def unsent_seqs(path: Path) -> list[int]:
     with sqlite3.connect(path) as db:
         return [row[0] for row in db.execute("SELECT seq FROM outbox WHERE sent IS NULL ORDER BY row")]
-
-
-@pytest.fixture
-def links() -> Iterator[list[MqttLink]]:
-    started: list[MqttLink] = []
-    yield started
-    for link in started:
-        link.stop()
 
 
 def open_link(links: list[MqttLink], settings: MqttSettings, name: str) -> MqttLink:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +51,6 @@ def guarded_broker(mosquitto: Any, tmp_path: Path) -> Any:
         config.write(f"plugin {PLUGIN}\nplugin_opt_config_file {security}\n")
     mosquitto.start()
     return mosquitto
-
-
-@pytest.fixture
-def links() -> Iterator[list[MqttLink]]:
-    started: list[MqttLink] = []
-    yield started
-    for link in started:
-        link.stop()
 
 
 def started(links: list[MqttLink], settings: MqttSettings, link: MqttLink | None = None) -> MqttLink:
