@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smartstore.gateway.db.engine import make_engine, make_sessionmaker
-from smartstore.gateway.security import ApiKeyError, generate_key, list_api_keys
+from smartstore.gateway.security import generate_key, list_api_keys
 from smartstore.launcher.demo import KEY_ENV, ROLES, create_demo_keys
 
 
@@ -38,5 +38,5 @@ def test_one_key_per_role_fixed_where_the_environment_says(
 
 def test_a_malformed_fixed_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV["manager"], "not-a-key")
-    with pytest.raises(ApiKeyError):
+    with pytest.raises(ValueError, match=r"^SMARTSTORE_MANAGER_KEY: a key must look like ssk_"):
         create_demo_keys(f"sqlite:///{tmp_path / 'gateway.db'}")

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import new_event_id
 from smartstore.kernel.shutdown import on_stop_signals
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
-from smartstore.launcher.broker import BrokerStartError
+from smartstore.launcher.broker import BrokerStartError, port_is_free
 from smartstore.launcher.demo_lockers import locker_lines
 from smartstore.launcher.demo_orders import DemoOrderTraffic, OrderTrafficSettings
 from smartstore.launcher.demo_stack import LOOPBACK, Demo, DemoSettings
@@ -98,7 +99,13 @@ def create_demo_keys(db_url: str) -> dict[str, str]:
     from smartstore.gateway.keys_cli import provision_keys
 
     given = {role: key for role in ROLES if (key := os.environ.get(KEY_ENV[role]))}
-    return provision_keys(db_url, {role: f"demo-{role}" for role in ROLES}, given)
+    keys: dict[str, str] = {}
+    for role in ROLES:  # one at a time, so that a malformed key is named by its variable
+        try:
+            keys |= provision_keys(db_url, {role: f"demo-{role}"}, given)
+        except ValueError as error:
+            raise ValueError(f"{KEY_ENV[role]}: {error}") from None
+    return keys
 
 
 def shelf_signal_example(store: StoreConfig, state: str, fill: float) -> tuple[str, str] | None:
@@ -188,6 +195,18 @@ def outage_lines(demo: Demo, keys: dict[str, str], base: str) -> list[str]:
     return lines
 
 
+def busy_ports(settings: DemoSettings) -> list[str]:
+    """One line per port the demo needs that something else already listens on."""
+    wanted = [("--http-port", settings.http_port, "the gateway's HTTP port")]
+    if not settings.mqtt_url:
+        wanted.append(("--mqtt-port", settings.mqtt_port, "the embedded broker's port"))
+    return [
+        f"{LOOPBACK}:{port} ({what}) is already in use, perhaps by another demo; choose another with {flag}"
+        for flag, port, what in wanted
+        if not port_is_free(LOOPBACK, port)
+    ]
+
+
 def settings_from_args(args: argparse.Namespace) -> DemoSettings:
     return DemoSettings(
         http_port=args.http_port,
@@ -214,6 +233,12 @@ def run(args: argparse.Namespace) -> int:
     except (ValidationError, StoreConfigError, ValueError) as error:
         print(f"smartstore demo: {error}", file=sys.stderr)
         return 2
+    # Checked before anything starts: a busy port made the broker fall back to another demo's broker, or
+    # the gateway die behind a banner that another process's /healthz had answered.
+    if busy := busy_ports(settings):
+        for line in busy:
+            print(f"smartstore demo: {line}", file=sys.stderr)
+        return 2
     data_dir = (settings.data_dir or Path(tempfile.mkdtemp(prefix="smartstore-demo-"))).resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     demo = Demo(settings.model_copy(update={"store": settings.store.resolve()}), store, data_dir, outages)
@@ -222,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     on_stop_signals(demo.stopping.set, "the demo")
+    running = False
     try:
         demo.start_broker()
         keys = create_demo_keys(demo.db_url)
@@ -229,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if demo.stopping.is_set():
             return 0
+        running = True
         print(banner(demo, keys), flush=True)
         if settings.order_every_s > 0:
             base = f"http://{LOOPBACK}:{settings.http_port}"
@@ -249,4 +276,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         demo.shutdown()
+        if not running and settings.data_dir is None:
+            forget_failed_start(demo)
         print("smartstore demo: stopped", flush=True)
+
+
+def forget_failed_start(demo: Demo) -> None:
+    """A start that failed leaves no temp directory behind: its logs' last lines go to stderr first."""
+    for log in sorted(demo.logs_dir.glob("*.log")):
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        if tail:
+            print(f"smartstore demo: last lines of {log.name}:", *tail, sep="\n  ", file=sys.stderr)
+    shutil.rmtree(demo.data_dir, ignore_errors=True)
+    print(f"smartstore demo: removed {demo.data_dir} (the start failed)", file=sys.stderr)
