@@ -134,6 +134,7 @@ class ReaderBridge:
                 llrp_connected=True,
                 model=identity.model,
                 firmware=identity.firmware,
+                extensions=identity.extensions,
                 antennas_down=antennas_down,
                 llrp_sessions=self.state.llrp_sessions + 1,
             )

@@ -10,7 +10,15 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from llrpkit import CapabilityError, LLRPClient, LLRPConnectionError, LLRPError, LLRPTimeoutError, Reader
+from llrpkit import (
+    CapabilityError,
+    LLRPClient,
+    LLRPConnectionError,
+    LLRPError,
+    LLRPStatusError,
+    LLRPTimeoutError,
+    Reader,
+)
 from llrpkit.client import check_status
 from llrpkit.inventory import TagReport, build_rospec
 from llrpkit.protocol import LLRPMessage, enums, messages, params
@@ -37,6 +45,9 @@ class ReaderIdentity:
     firmware: str
     max_antennas: int
     impinj: bool
+    # "impinj" (Octane extensions on), "refused" (an Impinj reader that refused them: standard LLRP),
+    # or "none" (a reader without them).
+    extensions: str
 
 
 class SessionListener(Protocol):
@@ -94,11 +105,11 @@ async def run_session(settings: ReaderBridgeSettings, listener: SessionListener)
     reader.client = client
     started = False
     try:
-        await reader.connect()
+        refused = await _connect(reader, settings)
         antennas = _usable_antennas(settings, reader)
         await _configure(reader, settings)
         antennas_down = await _antennas_down(reader, antennas)
-        listener.on_connected(_identity(reader), antennas_down)
+        listener.on_connected(_identity(reader, refused), antennas_down)
         await _start_rospec(reader, settings, antennas)
         started = True
         listener.on_inventorying()
@@ -115,13 +126,44 @@ async def run_session(settings: ReaderBridgeSettings, listener: SessionListener)
         raise
 
 
-def _identity(reader: Reader) -> ReaderIdentity:
+async def _connect(reader: Reader, settings: ReaderBridgeSettings) -> bool:
+    """Connect and read the capabilities; True when an Impinj reader refused the Octane extensions.
+
+    Such a reader (firmware without them, or with them switched off) answers IMPINJ_ENABLE_EXTENSIONS
+    with an error status; its standard LLRP still works, so the session goes on without them rather
+    than reconnecting for ever with zero reads.
+    """
+    try:
+        await reader.connect()
+    except LLRPStatusError as error:
+        if not _capabilities_say_impinj(reader):
+            raise
+        logger.warning(
+            "reader %s reports Impinj capabilities but refused IMPINJ_ENABLE_EXTENSIONS (%s): "
+            "using standard LLRP (whole-dBm RSSI)",
+            settings.reader,
+            error,
+        )
+        return True
+    return False
+
+
+def _capabilities_say_impinj(reader: Reader) -> bool:
+    try:
+        return reader.is_impinj
+    except LLRPError:  # the capabilities never arrived: the failure was not the extensions'
+        return False
+
+
+def _identity(reader: Reader, extensions_refused: bool) -> ReaderIdentity:
     capabilities = reader.capabilities
+    extensions = "impinj" if reader.impinj_extensions_enabled else "refused" if extensions_refused else "none"
     return ReaderIdentity(
         model=str(capabilities.model_number),
         firmware=capabilities.firmware,
         max_antennas=capabilities.max_antennas,
         impinj=capabilities.is_impinj,
+        extensions=extensions,
     )
 
 

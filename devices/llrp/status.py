@@ -19,17 +19,27 @@ class ReaderState:
     antennas_down: frozenset[int] = field(default_factory=frozenset)
     model: str = ""
     firmware: str = ""
+    extensions: str = ""
     llrp_sessions: int = 0
     reads_rejected: int = 0
     batches_dropped: int = 0
 
+    @property
+    def reader(self) -> str:
+        """The reader's own state, as opposed to the status' `state` (the bridge's MQTT presence)."""
+        if self.inventorying:
+            return "inventorying"
+        return "connected" if self.llrp_connected else "unreachable"
+
     def info(self) -> dict[str, str | int | float | bool]:
         return {
+            "reader": self.reader,
             "inventorying": self.inventorying,
             "llrp_connected": self.llrp_connected,
             "antennas_down": ",".join(str(port) for port in sorted(self.antennas_down)),
             "model": self.model,
             "firmware": self.firmware,
+            "llrp_extensions": self.extensions,
             "llrp_sessions": self.llrp_sessions,
             "reads_rejected": self.reads_rejected,
             "batches_dropped": self.batches_dropped,
@@ -42,6 +52,7 @@ class ReaderState:
             snapshot = ReaderState(
                 model=self.model,
                 firmware=self.firmware,
+                extensions=self.extensions,
                 llrp_sessions=self.llrp_sessions,
                 reads_rejected=self.reads_rejected,
                 batches_dropped=self.batches_dropped,

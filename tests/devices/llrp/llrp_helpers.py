@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 from llrpkit.emulator import EmulatedTag, LLRPEmulator
+from llrpkit.protocol import LLRPMessage, impinj, messages
 
 from smartstore.devices.llrp import ReaderBridge, ReaderBridgeSettings
 from smartstore.kernel.contract import topics
@@ -38,15 +39,32 @@ def epc(index: int) -> bytes:
     return bytes.fromhex("E28011700000020A") + index.to_bytes(4, "big")
 
 
+class ExtensionsRefusingEmulator(LLRPEmulator):
+    """An Impinj reader whose firmware refuses the Octane extensions, as one recorded in the field did:
+    IMPINJ_ENABLE_EXTENSIONS answered with an ERROR_MESSAGE, status 112, standard LLRP otherwise."""
+
+    async def _handle_message(self, msg: LLRPMessage) -> None:
+        if isinstance(msg, impinj.IMPINJ_ENABLE_EXTENSIONS):
+            refusal = messages.ERROR_MESSAGE(llrp_status=self._status_error(112, "message type unsupported"))
+            await self._send(refusal, message_id=msg.message_id)
+            return
+        await super()._handle_message(msg)
+
+
 class EmulatorThread:
     """llrpkit's LLRPEmulator (the reader) on a private event loop thread, driven from test code."""
 
     def __init__(
-        self, tags: list[EmulatedTag], *, antenna_count: int = 4, reads_per_sec: float = 200.0
+        self,
+        tags: list[EmulatedTag],
+        *,
+        antenna_count: int = 4,
+        reads_per_sec: float = 200.0,
+        emulator_class: type[LLRPEmulator] = LLRPEmulator,
     ) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="llrp-emulator", daemon=True)
-        self.emulator = LLRPEmulator(tags=tags, antenna_count=antenna_count, reads_per_sec=reads_per_sec)
+        self.emulator = emulator_class(tags=tags, antenna_count=antenna_count, reads_per_sec=reads_per_sec)
         self.proxy: FreezingProxy | None = None
 
     def call(self, job: Coroutine[Any, Any, T], timeout: float = 5.0) -> T:

@@ -10,6 +10,7 @@ from llrp_helpers import (
     READER,
     BridgeFactory,
     EmulatorThread,
+    ExtensionsRefusingEmulator,
     ReaderWatcher,
     aware_now,
     epc,
@@ -65,10 +66,39 @@ def test_population_appears_with_antenna_rssi_timestamps_and_rising_seq(
     assert len({batch.id for batch in batches}) == len(batches)
     assert wait_for(
         lambda: watcher.status_is(
-            inventorying=True, llrp_connected=True, antennas_down="", model="700", firmware="llrpkit-emu 0.1"
+            reader="inventorying",
+            inventorying=True,
+            llrp_connected=True,
+            antennas_down="",
+            model="700",
+            firmware="llrpkit-emu 0.1",
+            llrp_extensions="impinj",
         )
     )
     assert not watcher.rejected
+
+
+def test_an_impinj_reader_refusing_the_extensions_is_read_with_standard_llrp(
+    watcher: ReaderWatcher,
+    start_bridge: BridgeFactory,
+    population: list[EmulatedTag],
+) -> None:
+    refusing = EmulatorThread(population, emulator_class=ExtensionsRefusingEmulator).start()
+    try:
+        bridge = start_bridge(port=refusing.port)
+
+        assert _reading(watcher, population[:6])
+        assert wait_for(
+            lambda: watcher.status_is(reader="inventorying", inventorying=True, llrp_extensions="refused")
+        )
+        time.sleep(0.6)
+        reads = [read for batch in watcher.batches_since(0.0) for read in batch.reads]
+        # Standard LLRP's PeakRSSI is whole dBm: the Octane sub-dBm reports were really not asked for.
+        assert reads
+        assert all(read.rssi == round(read.rssi) for read in reads)
+        assert bridge.bridge.state.llrp_sessions == 1, "one session: no reconnect loop"
+    finally:
+        refusing.close()
 
 
 def test_a_tag_removed_from_the_population_stops_being_reported(
