@@ -46,7 +46,10 @@ class TaskList(BaseModel):
 class Kpis(BaseModel):
     store: str
     at: UtcDatetime
-    osa: float | None = Field(description="On-shelf availability: (ok + low slots) / slots planned, 0..1.")
+    osa: float | None = Field(
+        description="On-shelf availability: (ok + low slots) / slots seen (ok + low + empty), 0..1; "
+        "slots no camera reported yet are unknown, not empty; null while none was seen."
+    )
     slots_planned: int
     slots_ok: int
     slots_low: int

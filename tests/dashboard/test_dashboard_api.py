@@ -151,7 +151,7 @@ def test_kpis_and_history(api: Api) -> None:
     now = datetime.now(UTC)
     planned = len(api.runtime.stores[STORE].slots)
     kpis = api.get(f"/api/v1/stores/{STORE}/kpis")
-    assert (kpis["slots_planned"], kpis["slots_unknown"], kpis["osa"]) == (planned, planned, 0.0)
+    assert (kpis["slots_planned"], kpis["slots_unknown"], kpis["osa"]) == (planned, planned, None)
     assert kpis["devices_offline"] == kpis["devices"] > 0  # nothing reported yet
     assert kpis["mean_time_to_replenish_s"] is None
 
@@ -160,7 +160,7 @@ def test_kpis_and_history(api: Api) -> None:
     observe(api.runtime, [(SLOT, MILK, "ok", now - timedelta(minutes=4))])
     kpis = api.get(f"/api/v1/stores/{STORE}/kpis")
     assert (kpis["slots_ok"], kpis["slots_low"], kpis["slots_empty"]) == (1, 1, 0)
-    assert kpis["osa"] == round(2 / planned, 4)
+    assert kpis["osa"] == 1.0  # both slots seen have product; the rest are unknown, not empty
     assert kpis["open_tasks"] == 1  # the low slot
     assert kpis["replenished_today"] == 1
     assert kpis["mean_time_to_replenish_s"] == 360.0
@@ -169,7 +169,7 @@ def test_kpis_and_history(api: Api) -> None:
     services.sample_once()
     points = api.get(f"/api/v1/stores/{STORE}/history/osa?hours=1")["points"]
     assert len(points) == 2  # the sample and now
-    assert points[0]["osa"] == points[1]["osa"] == round(2 / planned, 4)
+    assert points[0]["osa"] == points[1]["osa"] == 1.0
 
     periods = api.get(f"/api/v1/stores/{STORE}/history/oos?hours=1")["periods"]
     assert [(x["slot"], x["live"]) for x in periods] == [(SLOT, False), (SLOT_2, True)]

@@ -75,8 +75,9 @@ def test_availability_counts_planned_slots_only() -> None:
     states = {"a": "ok", "b": "low", "c": "empty", "x": "ok"}  # x is not in the planogram
     figures = rules.availability(["a", "b", "c", "d"], states)
     assert (figures.planned, figures.ok, figures.low, figures.empty, figures.unknown) == (4, 1, 1, 1, 1)
-    assert figures.osa == 0.5
+    assert figures.osa == round(2 / 3, 4)  # d was never seen: unknown, not empty
     assert rules.availability([], states).osa is None
+    assert rules.availability(["d", "e"], states).osa is None  # nothing seen yet: no figure, not 0 %
 
 
 def test_start_of_day_is_local_midnight_and_mean() -> None:
