@@ -1,6 +1,7 @@
 """Ingest benchmark: a bare paho subscriber vs the gateway's SignalConsumer, and latency at a fixed load.
 
     python bench/ingest.py [--n 20000] [--rate 2000] [--seconds 5] [--db-url URL]
+                           [--poison-every K [--no-precheck]]
 
 Runs its own Mosquitto on a free port (no persistence, unlimited queues: QoS 1 never drops). The
 publisher is a separate process that publishes in windows (paho cannot keep more than 65,535 QoS 1
@@ -8,6 +9,9 @@ messages in flight). Throughput (a) and (b) drain a backlog of N stock signals q
 session, so they measure the consumer alone, not the publisher sharing its CPU; both are timed from the
 broker connection (the gateway's receiver-process spawn before it is printed apart). Latency (c) offers a
 steady `--rate` while the gateway runs: signal `ts` at publish -> the commit that applied it.
+`--poison-every K` mixes one poison status (valid, but PostgreSQL refuses it: a NUL in `firmware`, or
+NaN in `info`, alternately) after every K signals of (b) and (c); `--no-precheck` switches off the
+gateway's check for such values, so that they fail the batch's insert (isolation alone is measured).
 The last line printed is one JSON object with the figures.
 """
 
@@ -51,6 +55,7 @@ from smartstore.launcher.broker import MOSQUITTO_BENCH_CONFIG, MosquittoProcess,
 
 WINDOW = 20_000  # QoS 1 messages a publisher keeps in flight at most
 COUNTS_PER_SIGNAL = 2
+AGENT = "edge-1"  # an agent the example store names (the default of devices.agents)
 
 
 # --- publisher process ---------------------------------------------------------------------------
@@ -71,13 +76,23 @@ def _stock_payload(
     return p.encode(signal)
 
 
-def publish(url: str, prefix: str, n: int, rate: float | None, ready: Any) -> None:
-    """Publish n stock signals as fast as possible (rate None) or at `rate` per second."""
+def _poison_payload(index: int) -> bytes:
+    """A device status that passes the contract but not PostgreSQL: NUL in text, or NaN in JSON."""
+    envelope = {"v": 1, "id": f"poison-{index:08d}", "ts": datetime.now(UTC).isoformat(), "seq": index}
+    if index % 2:
+        return json.dumps({**envelope, "state": "online", "firmware": "1.0\u0000x"}).encode()
+    return json.dumps({**envelope, "state": "online", "info": {"temp": float("nan")}}).encode()
+
+
+def publish(url: str, prefix: str, n: int, rate: float | None, ready: Any, poison_every: int = 0) -> None:
+    """Publish n stock signals as fast as possible (rate None) or at `rate` per second, and one poison
+    status after every `poison_every` signals (0: none)."""
     store = load_store(EXAMPLE_STORE)
     zones = [zone.id for zone in store.zones]
     gtins = [product.gtin for product in store.catalog]
     rng = random.Random(7)
-    topic = topics.signal(store.store.id, f"bench-{prefix}", topics.SignalType.STOCK)
+    topic = topics.signal(store.store.id, AGENT, topics.SignalType.STOCK)
+    poison_topic = topics.status(store.store.id, topics.Kind.EDGE, AGENT)
     settings = MqttSettings(url=url)
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{prefix}", protocol=paho.MQTTv5)
     client.max_inflight_messages_set(WINDOW)
@@ -100,6 +115,8 @@ def publish(url: str, prefix: str, n: int, rate: float | None, ready: Any) -> No
         else:
             payload = prepared[index]
         window.append(client.publish(topic, payload, qos=1))
+        if poison_every and index % poison_every == poison_every - 1:
+            window.append(client.publish(poison_topic, _poison_payload(index), qos=1))
         if len(window) >= WINDOW:
             for info in window:
                 info.wait_for_publish(60)
@@ -110,9 +127,12 @@ def publish(url: str, prefix: str, n: int, rate: float | None, ready: Any) -> No
     client.loop_stop()
 
 
-def run_publisher(url: str, prefix: str, n: int, rate: float | None = None) -> multiprocessing.Process:
+def run_publisher(
+    url: str, prefix: str, n: int, rate: float | None = None, poison_every: int = 0
+) -> multiprocessing.Process:
     ready = multiprocessing.Event()
-    process = multiprocessing.Process(target=publish, args=(url, prefix, n, rate, ready), daemon=True)
+    args = (url, prefix, n, rate, ready, poison_every)
+    process = multiprocessing.Process(target=publish, args=args, daemon=True)
     process.start()
     if not ready.wait(120):
         raise SystemExit("publisher did not start")
@@ -200,14 +220,14 @@ def build_runtime(url: str, db_url: str, gateway_id: str) -> GatewayRuntime:
 
 
 def gateway_rate(
-    runtime: GatewayRuntime, url: str, n: int
+    runtime: GatewayRuntime, url: str, n: int, poison_every: int = 0
 ) -> tuple[float, float, Applied, set[str], SignalConsumer]:
     first = runtime.new_consumer()
     first.start()
     if not first.wait_ready(10):
         raise SystemExit("gateway did not connect")
     first.stop()
-    run_publisher(url, "gw", n).join()
+    run_publisher(url, "gw", n, poison_every=poison_every).join()
     applied = Applied()
     consumer = runtime.new_consumer()
     consumer.add_commit_listener(applied)
@@ -226,11 +246,17 @@ def gateway_rate(
 
 
 def latency(
-    url: str, runtime: GatewayRuntime, consumer: SignalConsumer, applied: Applied, rate: float, seconds: float
+    url: str,
+    runtime: GatewayRuntime,
+    consumer: SignalConsumer,
+    applied: Applied,
+    rate: float,
+    seconds: float,
+    poison_every: int = 0,
 ) -> dict[str, Any]:
     n = int(rate * seconds)
     expected = set(event_ids("lat", n))
-    publisher = run_publisher(url, "lat", n, rate)
+    publisher = run_publisher(url, "lat", n, rate, poison_every)
     publisher.join(seconds * 5 + 60)
     applied.wait_for(expected, 60)
     consumer.wait_idle(10)
@@ -265,7 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run")
     parser.add_argument("--db-url", help="gateway database (default: SQLite WAL in a temp dir)")
+    parser.add_argument("--poison-every", type=int, default=0, help="one poison status per K signals")
+    parser.add_argument("--no-precheck", action="store_true", help="let poison fail the batch insert")
     args = parser.parse_args(argv)
+    if args.no_precheck:
+        from smartstore.gateway.ingest import decode
+
+        if hasattr(decode, "storage_problem"):
+            decode.storage_problem = lambda raw, payload: None
     workdir = Path(tempfile.mkdtemp(prefix="smartstore-bench-"))
     broker = MosquittoProcess(free_port(), directory=workdir, config_template=MOSQUITTO_BENCH_CONFIG)
     broker.start()
@@ -275,12 +308,15 @@ def main(argv: list[str] | None = None) -> int:
         base = baseline_rate(url, args.n)
         print(f"(a) baseline paho subscriber, QoS 1: {base:,.0f} msg/s ({args.n} signals)")
         runtime = build_runtime(url, db_url, "bench-gateway")
-        rate, start_s, applied, expected, consumer = gateway_rate(runtime, url, args.n)
+        rate, start_s, applied, expected, consumer = gateway_rate(runtime, url, args.n, args.poison_every)
         engine = db_url.split(":")[0]
         print(f"(b) gateway SignalConsumer ({engine}): {rate:,.0f} applied/s; {consumer.stats}")
         print(f"    start() -> broker connected (receiver process spawn): {start_s:.2f} s")
-        lat = latency(url, runtime, consumer, applied, args.rate, args.seconds)
+        lat = latency(url, runtime, consumer, applied, args.rate, args.seconds, args.poison_every)
         figures = f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms, max {lat['max_ms']} ms"
+        if args.poison_every:
+            poison = rate / args.poison_every
+            print(f"    poison: 1 per {args.poison_every} signals = {poison:.1f}/s in (b); {consumer.stats}")
         print(f"(c) at {args.rate:,.0f}/s for {args.seconds:g} s: {figures}")
         everything = expected | lat["expected"]
         with runtime.sessions() as session:
@@ -300,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
             "lost": lost,
             "duplicated": duplicated,
             "start_s": round(start_s, 2),
+            "poison_every": args.poison_every,
+            "rejected": consumer.stats.rejected,
         }
         runtime.engine.dispose()
     finally:

@@ -1,4 +1,8 @@
-"""Edge agent wiring: MQTT subscription -> bounded queue -> one dispatcher thread -> processors -> outbox."""
+"""Edge agent wiring: MQTT subscription -> bounded queue -> one dispatcher thread -> processors -> outbox.
+
+Device messages come over a persistent session (stable client id, clean start off) and are acknowledged
+only once their signals are stored, so neither a restart of the agent nor a full disk loses them.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as paho
 
+from smartstore.edge.backpressure import OutboxGuard
 from smartstore.edge.config import EdgeSettings
 from smartstore.edge.deadletters import DeadLetters
+from smartstore.edge.inbound import STOP, Inbound, camera_of, rfid_reads_topic
 from smartstore.edge.outbox import Outbox
 from smartstore.edge.processors.base import (
     CommandSource,
@@ -32,8 +37,8 @@ from smartstore.edge.rfid.event_log import TagEventLog
 from smartstore.edge.rfid.processor import RfidProcessor
 from smartstore.edge.vision.processor import ShelfVisionProcessor
 from smartstore.kernel.contract import topics
-from smartstore.kernel.contract.payloads import DeviceStatus, Signal, encode
-from smartstore.kernel.contract.topics import Channel, Kind, Topic, TopicError
+from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, Signal, encode, envelope
+from smartstore.kernel.contract.topics import Kind, Topic
 from smartstore.kernel.contract.validation import Decoded, Rejected, RejectReason, decode
 from smartstore.kernel.mqtt import MqttLink
 from smartstore.kernel.storeconfig import StoreConfig
@@ -42,16 +47,6 @@ logger = logging.getLogger(__name__)
 
 PROCESSING_ERROR = "processing_error"
 QUEUE_FULL = "queue_full"
-
-
-@dataclass(frozen=True, slots=True)
-class _Inbound:
-    topic: str
-    payload: bytes
-    camera: str | None = None  # set for frames: the payload waits in the latest-frame slot instead
-
-
-_STOP = _Inbound("", b"")
 
 
 def default_processors(
@@ -106,12 +101,26 @@ class EdgeAgent:
         )
         self.counters: Counter[str] = Counter()  # dispatcher thread only
         self.mqtt_counters: Counter[str] = Counter()  # MQTT network thread only
-        self._queue: queue.Queue[_Inbound] = queue.Queue(maxsize=settings.queue_max)
+        self._queue: queue.Queue[Inbound] = queue.Queue(maxsize=settings.queue_max)
         # Frames are big and only the newest matters: one slot per camera bounds memory when we lag.
         self._latest_frames: dict[str, bytes] = {}
         self._frames_lock = threading.Lock()
         self._recent_ids = RecentIds(settings.recent_ids_max)
+        # What was handled before a crash but not acknowledged comes again: known ids are duplicates.
+        for handled in self.outbox.handled_ids(settings.recent_ids_max):
+            self._recent_ids.first_time(handled)
         self._dispatcher: threading.Thread | None = None
+        self._accepting = True
+        self._stopping = threading.Event()
+        self._generation = 0  # bumped on paho's thread at each connect, before that connection's messages
+        self.guard = OutboxGuard(
+            self.outbox,
+            settings.agent_id,
+            clock,
+            self._stopping,
+            retry_s=settings.outbox_retry_s,
+            on_change=lambda blocked: self.link.publish_status(),
+        )
         self._device_filters = [
             *topics.device_data_filters(self.store_id),
             topics.locker_keypad_filter(self.store_id),
@@ -120,9 +129,15 @@ class EdgeAgent:
         ]
         self.link = MqttLink(
             settings.mqtt,
+            # Stable id + persistent session: what devices send while we restart waits at the broker.
             client_id=f"edge-{self.store_id}-{settings.agent_id}",
             status_topic=topics.status(self.store_id, Kind.EDGE, settings.agent_id),
+            clean_start=False,
+            manual_ack=True,
+            receive_maximum=min(1000, settings.queue_max // 2),
+            status_builder=self._status,
         )
+        self.link.on_connected(self._connected)
         for topic_filter in (*self._device_filters, topics.status_filter(self.store_id)):
             self.link.subscribe(topic_filter, 1, self._receive)
 
@@ -144,14 +159,18 @@ class EdgeAgent:
         return self.link.wait_connected(timeout)
 
     def stop(self, flush_timeout: float = 2.0) -> None:
-        """Stop input, finish queued messages, save state, give the outbox a moment, go offline."""
-        if self.link.connected.is_set():
-            self.link.client.unsubscribe(self._device_filters)
+        """Stop input, finish queued messages, save state, give the outbox a moment, go offline.
+
+        Nothing is unsubscribed: the session keeps collecting device messages for the next start, and
+        what arrives from now on is left unacknowledged, so the broker delivers it again then.
+        """
+        self._accepting = False
+        self._stopping.set()
         for processor in self.processors:
             if isinstance(processor, Lifecycle):
                 processor.stop()
         if self._dispatcher is not None:
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
             self._dispatcher.join(timeout=30)
         for processor in self.processors:
             try:
@@ -171,21 +190,36 @@ class EdgeAgent:
             "outbox_pending": self.outbox.pending(),
             "outbox_sent": self.outbox.sent_total,
             "outbox_dropped": self.outbox.dropped_total,
+            "outbox_replayed": self.outbox.replayed_total,
+            "outbox_blocked": self.guard.blocked,
         }
+
+    def _status(self, state: DeviceState, seq: int) -> DeviceStatus:
+        # The retained status says when the outbox cannot store: input is paused until it can.
+        info: dict[str, str | int | float | bool] = {"outbox": "blocked" if self.guard.blocked else "ok"}
+        return DeviceStatus(**envelope(seq), state=state, info=info)
 
     # --- MQTT network thread -------------------------------------------------------------------
 
+    def _connected(self) -> None:
+        # Runs before any message of the new connection is handled (same paho thread).
+        self._generation += 1
+
     def _receive(self, message: paho.MQTTMessage) -> None:
+        if not self._accepting:
+            return  # stopping: not acknowledged, so the broker delivers it to our next start
         topic, payload = message.topic, bytes(message.payload)
-        camera = _camera_of(topic)
+        camera = camera_of(topic)
         if camera is not None:
             with self._frames_lock:
                 waiting = camera in self._latest_frames
                 self._latest_frames[camera] = payload
             if waiting:
                 self.mqtt_counters["frames_skipped"] += 1
+                if message.qos:
+                    self.link.client.ack(message.mid, message.qos)  # only the newest frame matters
                 return
-        item = _Inbound(topic, payload, camera)
+        item = Inbound(topic, payload, camera, message.mid if message.qos else 0, self._generation)
         try:
             # Blocking here pushes back on the broker through TCP; only a long stall gives up.
             self._queue.put(item, timeout=self.settings.enqueue_timeout_s)
@@ -195,6 +229,7 @@ class EdgeAgent:
                 with self._frames_lock:
                     self._latest_frames.pop(camera, None)
             self.dead_letters.add(topic, QUEUE_FULL, "receive queue full: processing too slow", payload)
+            self._ack(item)
 
     # --- dispatcher thread ---------------------------------------------------------------------
 
@@ -205,13 +240,15 @@ class EdgeAgent:
         while True:
             wait = min(max(0.0, next_tick - self._clock()), interval)
             try:
-                item: _Inbound | None = self._queue.get(timeout=wait)
+                item: Inbound | None = self._queue.get(timeout=wait)
             except queue.Empty:
                 item = None
-            if item is _STOP:
+            if item is STOP:
                 return
             if item is not None:
                 self._process(item)
+                if not self.guard.gave_up:
+                    self._ack(item)
             now = self._clock()
             if now >= next_tick:
                 next_tick = now + interval
@@ -221,6 +258,10 @@ class EdgeAgent:
             if now >= next_stats:
                 next_stats = now + self.settings.stats_interval_s
                 logger.info("edge stats: %s", self.stats())
+
+    def _ack(self, item: Inbound) -> None:
+        if item.mid and item.generation == self._generation:
+            self.link.client.ack(item.mid, 1)
 
     def _tick(self, now: float) -> None:
         self._emit(self._run_all(lambda p: p.tick(now), None, b""))
@@ -251,14 +292,14 @@ class EdgeAgent:
             except Exception:
                 logger.warning("snapshots of %s not published", type(source).__name__, exc_info=True)
 
-    def _process(self, item: _Inbound) -> None:
+    def _process(self, item: Inbound) -> None:
         payload = item.payload
         if item.camera is not None:
             with self._frames_lock:
                 payload = self._latest_frames.pop(item.camera, b"")
         self.counters["received"] += 1
         now = self._clock()
-        reads_topic = _rfid_reads_topic(item.topic) if self._raw_readers else None
+        reads_topic = rfid_reads_topic(item.topic) if self._raw_readers else None
         if reads_topic is not None:
             self._process_raw(reads_topic, item.topic, payload, now)
             return
@@ -272,6 +313,9 @@ class EdgeAgent:
         if isinstance(result, Decoded):
             if isinstance(result.payload, DeviceStatus):
                 status, status_topic = result.payload, result.topic
+                if status_topic.kind is Kind.GATEWAY:
+                    # Its ingest announces itself once subscribed: the moment to resend what may be lost.
+                    self.outbox.gateway_status(status.state is DeviceState.ONLINE)
                 self._emit(
                     self._run_all(lambda p: p.on_status(status_topic, status, now), None, payload, item.topic)
                 )
@@ -284,7 +328,8 @@ class EdgeAgent:
         if not interested:
             self.counters["unhandled"] += 1
             return
-        self._emit(self._run_all(lambda p: p.handle(message, now), interested, payload, item.topic))
+        handled = result.payload.id if isinstance(result, Decoded) else None
+        self._emit(self._run_all(lambda p: p.handle(message, now), interested, payload, item.topic), handled)
         self._send_commands()
 
     def _process_raw(self, topic: Topic, topic_text: str, payload: bytes, now: float) -> None:
@@ -338,35 +383,13 @@ class EdgeAgent:
                 self.link.publish(command.topic, encode(command.payload), qos=1)
                 self.counters["commands_sent"] += 1
 
-    def _emit(self, signals: list[Signal]) -> None:
+    def _emit(self, signals: list[Signal], handled: str | None = None) -> None:
         if not signals:
             return
-        try:
-            self.outbox.append(signals)
-        except Exception:
-            # Nothing we can do for these but be loud: the outbox (disk) is the agent's only memory.
-            logger.exception("could not store %d signals in the outbox", len(signals))
+        # Blocks while the outbox cannot store (full disk): the processors have moved on, so these must
+        # not be dropped, and no further input is taken meanwhile (see backpressure.py).
+        if not self.guard.store(signals, handled):
             self.counters["outbox_errors"] += len(signals)
             return
         for signal in signals:
             self.counters[f"signals_{type(signal).__name__}"] += 1
-
-
-def _rfid_reads_topic(topic_text: str) -> Topic | None:
-    try:
-        topic = Topic.parse(topic_text)
-    except TopicError:
-        return None  # the generic path dead-letters it with the reason
-    if topic.kind is Kind.RFID and topic.channel == (Channel.READS,):
-        return topic
-    return None
-
-
-def _camera_of(topic_text: str) -> str | None:
-    try:
-        topic = Topic.parse(topic_text)
-    except TopicError:
-        return None
-    if topic.kind is Kind.CAMERA and topic.channel == (Channel.IMAGE,):
-        return topic.device
-    return None

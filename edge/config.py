@@ -25,11 +25,25 @@ class OutboxSettings(BaseModel):
 
     max_pending_rows: int = Field(200_000, ge=1, description="Unsent rows kept at most; older ones dropped.")
     max_pending_age_s: float = Field(7 * 86400, gt=0, description="Unsent rows older than this are dropped.")
-    retention_s: float = Field(86400, ge=0, description="Sent rows are pruned after this.")
+    retention_s: float = Field(
+        86400, ge=0, description="Sent rows are kept this long (for replay after a broker loss), then pruned."
+    )
     window: int = Field(
         20, ge=1, le=1000, description="Publishes awaiting PUBACK at most (Mosquitto's default inflight)."
     )
     maintenance_interval_s: float = Field(30.0, gt=0, description="Pruning and bound checks.")
+    replay_window_s: float = Field(
+        300.0,
+        ge=0,
+        description="Signals PUBACKed this long before a reconnect (of ours or the gateway's) are sent again "
+        "when the gateway announces itself: a crashed broker lost what it acknowledged since its last "
+        "autosave, a Last Will arrives 1.5 keepalives late (0: no replay).",
+    )
+    replay_new_session_s: float = Field(
+        3600.0,
+        ge=0,
+        description="The look back instead when the broker holds no session of ours (it lost its state).",
+    )
 
 
 class EdgeSettings(BaseSettings):
@@ -50,6 +64,11 @@ class EdgeSettings(BaseSettings):
     tick_interval_s: float = Field(0.25, gt=0, le=10, description="Timer resolution of the processors.")
     recent_ids_max: int = Field(50_000, ge=100, description="Event ids remembered to drop duplicates.")
     deadletter_max_rows: int = Field(10_000, ge=10, description="Dead letters kept; oldest pruned.")
+    outbox_retry_s: float = Field(
+        2.0,
+        gt=0,
+        description="While the outbox cannot store (disk full), input waits and it retries this often.",
+    )
     stats_interval_s: float = Field(60.0, gt=0, description="How often a stats line is logged.")
     rfid: RfidSettings = Field(default_factory=RfidSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)

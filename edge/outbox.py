@@ -3,6 +3,11 @@
 Delivery is at-least-once. A row is marked sent only when its PUBACK arrives, so a crash between the
 broker's PUBACK and our UPDATE, or a resend after a dropped connection, publishes the same signal twice.
 That is fine by contract: each signal keeps its unique `id`, and the gateway applies every id at most once.
+
+A PUBACK only says the broker has the message, in memory: a broker killed before its next autosave loses
+what it acknowledged, and the gateway may be down meanwhile. So sent rows are kept (`retention_s`) and
+sent again, in row order, when the gateway announces itself online after a reconnect of ours or an
+absence of its own (the rules: replay.py). Duplicates cost the gateway one id lookup each.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 
 from smartstore.edge.config import OutboxSettings
+from smartstore.edge.replay import ReplayMarks
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (
     AlertSignal,
@@ -53,6 +59,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (row) WHERE sent IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent) WHERE sent IS NOT NULL;
 CREATE TABLE IF NOT EXISTS seqs (signal_type TEXT PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value REAL);
+-- Ids of the device messages whose signals are stored: a redelivery after a crash is then a duplicate.
+CREATE TABLE IF NOT EXISTS handled (id TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS handled_at ON handled (at);
 """
 
 
@@ -86,9 +96,16 @@ class Outbox:
             self._unsent = int(
                 self._db.execute("SELECT count(*) FROM outbox WHERE sent IS NULL").fetchone()[0]
             )
+            mark = self._db.execute("SELECT value FROM marks WHERE name = 'unconfirmed_since'").fetchone()
+        self._marks = ReplayMarks(
+            settings.replay_window_s, settings.replay_new_session_s, None if mark is None else mark[0]
+        )
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
+        # ("connected", session present) from paho's thread, ("gateway", online) from the dispatcher.
+        self._events: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # paho mid -> row; owned by the sender thread
         self._inflight_rows: set[int] = set()
+        self._unmarked: list[int] = []  # PUBACKed rows not yet marked sent
         self._cursor = 0  # last row handed to paho; rows after it are next
         self._hold_until = 0.0
         self._wake = threading.Event()
@@ -98,6 +115,7 @@ class Outbox:
         self.sent_total = 0
         self.dropped_total = 0
         self.refused_total = 0
+        self.replayed_total = 0
         if self._unsent:
             logger.info(
                 "outbox %s holds %d unsent signals from before; sending them first", path, self._unsent
@@ -105,8 +123,9 @@ class Outbox:
 
     # --- dispatcher side -----------------------------------------------------------------------
 
-    def append(self, signals: Sequence[Signal]) -> list[Signal]:
-        """Stamp each signal's seq and commit them all; returns the stamped signals as they will go out."""
+    def append(self, signals: Sequence[Signal], handled: str | None = None) -> list[Signal]:
+        """Stamp each signal's seq and commit them all, with the id of the device message they come
+        from (`handled`) in the same transaction; returns the stamped signals as they will go out."""
         if not signals:
             return []
         now = self._clock()
@@ -114,6 +133,8 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if handled is not None:
+                    self._db.execute("INSERT OR IGNORE INTO handled (id, at) VALUES (?, ?)", (handled, now))
                 for signal in signals:
                     kind = SIGNAL_TYPES[type(signal)]
                     row = self._db.execute(
@@ -130,13 +151,20 @@ class Outbox:
                     stamped.append(signal)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+                    self._db.execute("ROLLBACK")
                 raise
             self._unsent += len(stamped)
             if self._unsent > self._settings.max_pending_rows:
                 self._drop_oldest(self._unsent - self._settings.max_pending_rows)
         self._wake.set()
         return stamped
+
+    def handled_ids(self, limit: int) -> list[str]:
+        """The most recent `limit` handled device message ids, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM handled ORDER BY at DESC LIMIT ?", (limit,)).fetchall()
+        return [row[0] for row in reversed(rows)]
 
     def pending(self) -> int:
         """Rows not yet confirmed by a PUBACK."""
@@ -158,6 +186,7 @@ class Outbox:
     def start(self, link: MqttLink) -> None:
         self._link = link
         link.on_published(self._on_publish)
+        link.on_connected(lambda: self._on_connected(link.session_present))
         self._thread = threading.Thread(target=self._run, name="edge-outbox", daemon=True)
         self._thread.start()
 
@@ -178,6 +207,16 @@ class Outbox:
         self._acks.put((mid, acked))
         self._wake.set()
 
+    def _on_connected(self, session_present: bool) -> None:
+        # paho's thread: hand over to the sender thread, which owns the cursor.
+        self._events.put(("connected", session_present))
+        self._wake.set()
+
+    def gateway_status(self, online: bool) -> None:
+        """The gateway's ingest announced itself online or offline (any thread)."""
+        self._events.put(("gateway", online))
+        self._wake.set()
+
     def _run(self) -> None:
         next_maintenance = 0.0
         while not self._stopping.is_set():
@@ -185,6 +224,7 @@ class Outbox:
             self._wake.clear()
             try:
                 self._take_acks()
+                self._take_events()
                 link = self._link
                 if link is not None and link.connected.is_set() and time.monotonic() >= self._hold_until:
                     self._publish_next(link)
@@ -197,7 +237,8 @@ class Outbox:
                 self._stopping.wait(1.0)
 
     def _take_acks(self) -> None:
-        confirmed: list[int] = []
+        # Kept until the UPDATE succeeds: with the disk full it fails, and these rows are not in flight.
+        confirmed = self._unmarked
         refused: list[int] = []
         while True:
             try:
@@ -209,6 +250,12 @@ class Outbox:
                 continue  # our own status publishes and other traffic of the shared client
             self._inflight_rows.discard(row)
             (confirmed if ok else refused).append(row)
+        if refused:
+            self.refused_total += len(refused)
+            # Resend from the first refused row on; rows still in flight after it are skipped, not doubled.
+            self._cursor = min(self._cursor, min(refused) - 1)
+            self._hold_until = time.monotonic() + REFUSED_RETRY_S
+            logger.warning("broker refused %d signals; retrying in %.0f s", len(refused), REFUSED_RETRY_S)
         if confirmed:
             now = self._clock()
             with self._lock:
@@ -221,12 +268,45 @@ class Outbox:
                     )
                     self._unsent -= cursor.rowcount
                     self.sent_total += cursor.rowcount
-        if refused:
-            self.refused_total += len(refused)
-            # Resend from the first refused row on; rows still in flight after it are skipped, not doubled.
-            self._cursor = min(self._cursor, min(refused) - 1)
-            self._hold_until = time.monotonic() + REFUSED_RETRY_S
-            logger.warning("broker refused %d signals; retrying in %.0f s", len(refused), REFUSED_RETRY_S)
+            self._unmarked = []
+
+    def _take_events(self) -> None:
+        while True:
+            try:
+                kind, flag = self._events.get_nowait()
+            except queue.Empty:
+                return
+            before = self._marks.unconfirmed_since
+            if kind == "connected":
+                self._marks.connected(flag, self._newest_sent())
+            elif not flag:
+                self._marks.gateway_offline(self._clock())
+            else:
+                since = self._marks.gateway_online(self._newest_sent())
+                if since is not None:
+                    self.replay_since(since)
+            if self._marks.unconfirmed_since != before:
+                with self._lock:
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO marks (name, value) VALUES ('unconfirmed_since', ?)",
+                        (self._marks.unconfirmed_since,),
+                    )
+
+    def _newest_sent(self) -> float | None:
+        with self._lock:
+            newest = self._db.execute("SELECT max(sent) FROM outbox").fetchone()[0]
+        return None if newest is None else float(newest)
+
+    def replay_since(self, since: float) -> int:
+        """Mark the rows PUBACKed at `since` or later unsent again: they go out once more in row order."""
+        with self._lock:
+            count = self._db.execute("UPDATE outbox SET sent = NULL WHERE sent >= ?", (since,)).rowcount
+            self._unsent += count
+            self.replayed_total += count
+        self._cursor = 0
+        if count:
+            logger.info("gateway online: sending the %d signals acknowledged since %.0f again", count, since)
+        return count
 
     def _publish_next(self, link: MqttLink) -> None:
         room = self._settings.window - len(self._inflight)
@@ -263,6 +343,7 @@ class Outbox:
             self._db.execute(
                 "DELETE FROM outbox WHERE sent IS NOT NULL AND sent < ?", (now - self._settings.retention_s,)
             )
+            self._db.execute("DELETE FROM handled WHERE at < ?", (now - self._settings.retention_s,))
             expired = self._db.execute(
                 "DELETE FROM outbox WHERE sent IS NULL AND created < ?",
                 (now - self._settings.max_pending_age_s,),

@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
                 access_log=False,
                 # Open SSE streams never end by themselves; don't let them hold Ctrl-C forever.
                 timeout_graceful_shutdown=3,
+                # Beyond this uvicorn answers 503 itself; body, time and rate limits are the API's (ApiGuard).
+                limit_concurrency=settings.api.max_connections,
+                h11_max_incomplete_event_size=16 * 1024,  # request line and headers
             )
     finally:
         runtime.engine.dispose()

@@ -15,12 +15,13 @@ from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.db.engine import make_engine, make_sessionmaker
 from smartstore.gateway.events import EventBus
 from smartstore.gateway.ingest.consumer import SignalConsumer
+from smartstore.gateway.ingest.deadletters import DeadLetterPolicy, size_limits
+from smartstore.gateway.ingest.guarded_link import SizeGuardedLink
 from smartstore.gateway.lockers.link import LockerLink
 from smartstore.gateway.monitoring.metrics import GatewayMetrics
 from smartstore.gateway.monitoring.snapshots import SnapshotFeed, SnapshotStore
 from smartstore.gateway.monitoring.telemetry import RfidTelemetryBook, TelemetrySubscriber
 from smartstore.gateway.restock.services import RestockServices
-from smartstore.kernel.mqtt import MqttLink
 from smartstore.kernel.storeconfig import StoreConfig, load_store
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,15 @@ class GatewayRuntime:
         settings = self.settings
         # The side services share one client (one id, one connection); the ingest keeps its own,
         # in its own process, with a persistent session and manual acks.
-        side_link = MqttLink(settings.mqtt, f"{settings.gateway_id}-services")
+        # Size limits per topic: an oversized message reaches none of them (dead letter, metric).
+        side_link = SizeGuardedLink(
+            settings.mqtt,
+            f"{settings.gateway_id}-services",
+            limits=size_limits(settings),
+            policy=DeadLetterPolicy.from_settings(settings),
+            sessions=self.sessions,
+            metrics=self.metrics,
+        )
         self.consumer = self.new_consumer()
         self.lockers = LockerLink(settings, self.stores, self.sessions, self.bus, side_link)
         # The feed and the subscriber live on as the link's message handlers.

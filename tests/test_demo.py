@@ -169,7 +169,7 @@ def test_demo_runs_a_store_end_to_end(demo: RunningDemo) -> None:
 
     current = poll(slot_state, timeout=5)
     wanted, fill = ("ok", 1.0) if current == "empty" else ("empty", 0.0)
-    topic = topics.signal(store_id, "test-hand", topics.SignalType.SHELF)
+    topic = topics.signal(store_id, "edge-1", topics.SignalType.SHELF)  # an agent the store names
     signal_payload = {
         "v": 1,
         "id": new_event_id(),

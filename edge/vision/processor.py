@@ -16,6 +16,7 @@ from smartstore.edge.vision.annotate import annotated_jpeg
 from smartstore.edge.vision.capture import MQTT_SOURCE, BgrImage, FrameCapture
 from smartstore.edge.vision.detections import Detection
 from smartstore.edge.vision.detector import OnnxDetector
+from smartstore.edge.vision.jpeg_header import jpeg_size
 from smartstore.edge.vision.motion import GateDecision, MotionGate
 from smartstore.edge.vision.raster import SlotRaster
 from smartstore.edge.vision.settings import VisionSettings
@@ -29,6 +30,7 @@ from smartstore.kernel.storeconfig import Camera, Slot, StoreConfig
 logger = logging.getLogger(__name__)
 
 DECODE_ERROR = "decode_error"
+FRAME_TOO_LARGE = "frame_too_large"
 # libjpeg scales while it decodes (DCT scaling): 1/2 of a 1280 px frame costs a third of a full decode.
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
 _REDUCED_GREY = {
@@ -74,6 +76,21 @@ def decode_jpeg(jpeg: bytes, reduction: int = 1, grey: bool = False) -> BgrImage
     if image is None or image.size == 0:
         raise Rejection(DECODE_ERROR, "OpenCV could not decode the JPEG")
     return np.asarray(image, dtype=np.uint8)
+
+
+def check_frame_header(camera: Camera, jpeg: bytes, max_scale: float) -> None:
+    """Refuse a JPEG whose header claims more than `max_scale` times the camera's configured pixels,
+    before decoding: the decoder allocates what the header says (32000x32000 from 629 bytes: 3 GB)."""
+    size = jpeg_size(jpeg)
+    if size is None:
+        raise Rejection(DECODE_ERROR, "no JPEG frame header (SOF) before the image data")
+    width, height = size
+    if width == 0 or height == 0 or width * height > max_scale * camera.width * camera.height:
+        raise Rejection(
+            FRAME_TOO_LARGE,
+            f"frame header says {width}x{height}; camera {camera.id} is configured for "
+            f"{camera.width}x{camera.height} (at most {max_scale:g} times its pixels)",
+        )
 
 
 @dataclass(slots=True)
@@ -217,6 +234,7 @@ class ShelfVisionProcessor(Processor):
         colour picture is decoded only when the gate may ask for an inference, and then by this thread while
         a helper decodes the grey picture and steps the gate: the entropy decoding both repeat is most of a
         JPEG's cost and runs on one core, so the gate adds nothing to an inferred frame's latency."""
+        check_frame_header(view.camera, jpeg, self.settings.max_frame_scale)
         confirm = self._wants_confirmation(view, now)
         if not view.gate.may_infer(now, confirm):
             decision = self._look(view, jpeg, now, confirm)

@@ -115,3 +115,10 @@ class VisionSettings(BaseModel):
         gt=0,
         description="A VideoCapture source (file, RTSP, USB) is reopened this long after a failure.",
     )
+    max_frame_scale: float = Field(
+        4.0,
+        ge=1.0,
+        le=64.0,
+        description="A JPEG whose header claims more than this many times the camera's configured pixels "
+        "(4: twice its width and height) is refused before decoding (dead letter `frame_too_large`).",
+    )

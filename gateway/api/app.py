@@ -9,7 +9,9 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from smartstore.gateway.api.docs import DOCS_URL, install_docs
 from smartstore.gateway.api.errors import ErrorResponse, install_error_handlers
+from smartstore.gateway.api.guard import ApiGuard
 from smartstore.gateway.api.middleware import RequestContextMiddleware, RouteTemplates
 from smartstore.gateway.api.routes import (
     alerts,
@@ -46,15 +48,28 @@ def create_app(runtime: GatewayRuntime, *, sse_heartbeat_s: float = events.DEFAU
         summary="Unified store inventory, shelf state, devices and alerts.",
         version="1",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # install_docs: Swagger UI from the package, not a CDN
         redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.sse_heartbeat_s = sse_heartbeat_s
     install_error_handlers(app)
+    install_docs(app, api_prefix=API_PREFIX)
     routes = RouteTemplates(
-        lambda: [*app.openapi()["paths"], *(url for url in (app.openapi_url, app.docs_url) if url)],
+        lambda: [*app.openapi()["paths"], *(url for url in (app.openapi_url, DOCS_URL) if url)],
         prefixes=["/dashboard", "/kiosk"],
+    )
+    # Added last, so outermost: refusals by the guard get a request id and are counted too.
+    app.add_middleware(
+        ApiGuard,
+        runtime=runtime,
+        routes=routes,
+        # Every route takes one small JSON document at most; a route that needs more is named here
+        # (route template -> bytes). FastAPI's own max_body_size answers in plain text, not our JSON.
+        body_max_bytes={},
+        prefix=API_PREFIX,
+        open_paths=[f"{API_PREFIX}/openapi.json"],
+        query_key_paths=[f"{API_PREFIX}/events"],
     )
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics, routes=routes)
 

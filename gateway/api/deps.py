@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers, QueryParams
 
 from smartstore.gateway.api.errors import ApiError
 from smartstore.gateway.runtime import GatewayRuntime
@@ -31,31 +32,52 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def presented_key(request: Request, *, allow_query: bool) -> str | None:
-    """The key from `Authorization: Bearer`, `X-API-Key` or (streams only) `?key=`."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+# PostgreSQL's INTEGER: ids, offsets and counts beyond it are refused (422), never sent to the database.
+DB_INT_MAX = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX, description="Rows to skip.")]
+RowId = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
+
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def presented_key(headers: Headers, query: QueryParams | None = None) -> str | None:
+    """The key from `Authorization: Bearer`, `X-API-Key` or, where `query` is given (streams), `?key=`."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    if header := request.headers.get("x-api-key", "").strip():
+    if header := headers.get("x-api-key", "").strip():
         return header
-    if allow_query and (query := request.query_params.get("key", "").strip()):
-        return query
+    if query is not None and (from_query := query.get("key", "").strip()):
+        return from_query
     return None
 
 
+def missing_key_error(*, allow_query: bool) -> ApiError:
+    where = "Authorization: Bearer <key>, X-API-Key" + (" or ?key=" if allow_query else "")
+    return ApiError(401, "missing_api_key", f"an API key is required ({where})", headers=CHALLENGE)
+
+
+def invalid_key_error() -> ApiError:
+    return ApiError(401, "invalid_api_key", "the API key is unknown, revoked or malformed", headers=CHALLENGE)
+
+
+def store_forbidden_error(principal: Principal) -> ApiError:
+    return ApiError(403, "store_forbidden", f"this key is limited to store {principal.store_id!r}")
+
+
 def _authenticated(request: Request, runtime: GatewayRuntime, *, allow_query: bool) -> Principal:
-    challenge = {"WWW-Authenticate": "Bearer"}
-    presented = presented_key(request, allow_query=allow_query)
+    # ApiGuard checked the key before the body was read; without it (an app built otherwise), check here.
+    checked = getattr(request.state, "principal", None)
+    if isinstance(checked, Principal):
+        return checked
+    presented = presented_key(request.headers, request.query_params if allow_query else None)
     if presented is None:
-        where = "Authorization: Bearer <key>, X-API-Key" + (" or ?key=" if allow_query else "")
-        raise ApiError(401, "missing_api_key", f"an API key is required ({where})", headers=challenge)
+        raise missing_key_error(allow_query=allow_query)
     # A short session of its own: an SSE stream must not hold a connection for its whole life.
     with runtime.sessions() as session:
         principal = authenticate(session, presented)
     if principal is None:
-        raise ApiError(
-            401, "invalid_api_key", "the API key is unknown, revoked or malformed", headers=challenge
-        )
+        raise invalid_key_error()
     return principal
 
 
@@ -95,7 +117,7 @@ class StoreScope:
 def check_store(principal: Principal, runtime: GatewayRuntime, store_id: str) -> StoreConfig:
     # Access first, existence second: a store-bound key learns nothing about other store ids.
     if not principal.can_access(store_id):
-        raise ApiError(403, "store_forbidden", f"this key is limited to store {principal.store_id!r}")
+        raise store_forbidden_error(principal)
     config = runtime.stores.get(store_id)
     if config is None:
         raise ApiError(404, "unknown_store", f"no store {store_id!r} on this gateway")

@@ -11,6 +11,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -21,6 +23,7 @@ _CODES_BY_STATUS = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -29,6 +32,8 @@ _CODES_BY_STATUS = {
     500: "internal_error",
     503: "unavailable",
 }
+# What a client told "the database is unreachable" should wait before trying again.
+DATABASE_RETRY_AFTER_S = 5
 
 
 class ErrorDetail(BaseModel):
@@ -126,8 +131,45 @@ def internal_error_response(request_id: str | None) -> JSONResponse:
     )
 
 
+# SQLite reports bad statements as OperationalError too; only these mean "try again later".
+_SQLITE_TRANSIENT = ("database is locked", "unable to open database", "disk i/o error")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection, a busy database or an exhausted pool; not a bad statement."""
+    if isinstance(exc, PoolTimeoutError | InterfaceError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        return any(text in str(exc.orig).lower() for text in _SQLITE_TRANSIENT)
+    return True  # psycopg: connection refused, lost, server shutting down
+
+
+def database_unavailable_response() -> JSONResponse:
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unreachable; retry later",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        logger.warning("database unavailable in %s %s: %s", request.method, request.url.path, exc)
+        return database_unavailable_response()
+    return await _unhandled_error(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unhandled_error)

@@ -90,6 +90,12 @@ class LoadResult(BaseModel):
 class PickupRequest(_Request):
     code: str = Field(min_length=1, max_length=32, description="6-8 digits as typed or scanned.")
     order: str | None = Field(None, max_length=32, description="Order id, when the customer has it too.")
+    session: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{8,64}$",
+        description="The kiosk page's id of one customer's visit: wrong codes lock that session, not "
+        "the bank. Without it the API key is the source.",
+    )
 
 
 class PickupOpened(BaseModel):
@@ -103,3 +109,8 @@ class PickupOpened(BaseModel):
 class ServiceRequest(_Request):
     in_service: bool | None = Field(None, description="Take in (true) or out of (false) service.")
     clear_attention: bool = Field(False, description="The associate has dealt with what was flagged.")
+
+
+class LockoutsLifted(BaseModel):
+    locker: str
+    lifted: int = Field(description="How many scopes (the bank, sessions, orders) were locked.")

@@ -190,12 +190,15 @@ class DeadLetterPublic(PublicModel):
     detail: str
     payload: str = Field(description="The payload as UTF-8 text, or base64 when it is not valid UTF-8.")
     payload_encoding: Literal["utf-8", "base64"]
-    payload_size: int
+    payload_size: int = Field(description="Bytes the message had; `payload` holds its first bytes only.")
+    payload_sha256: str | None = Field(None, description="SHA-256 (hex) of the whole payload.")
 
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: bool
     mqtt: bool | None = Field(description="Broker link of the signal consumer; null when not known.")
-    stores: list[str]
+    stores: list[str] | None = Field(
+        None, description="Store ids served: only to a caller with a valid key (a store-bound key: its own)."
+    )
     sse_clients: int

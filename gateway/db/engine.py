@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.schema import CreateColumn
 
 from smartstore.gateway.db.models import Base
 
@@ -37,7 +38,31 @@ def make_engine(url: str, *, create_schema: bool = True) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     if create_schema:
         Base.metadata.create_all(engine)
+        add_missing_nullable_columns(engine)
     return engine
+
+
+def add_missing_nullable_columns(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer release gave existing tables (e.g. dead_letters.payload_sha256).
+
+    create_all makes missing tables only; until schema migrations arrive this is the one kind of
+    change releases make to existing tables, and the only one done here. Returns "table.column" added.
+    """
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    added: list[str] = []
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if table.name not in present:
+                continue
+            have = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have or not column.nullable:
+                    continue
+                ddl = CreateColumn(column).compile(dialect=engine.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -86,7 +86,9 @@ class CompartmentState(Base):
 
 
 class CodeLockout(Base):
-    """Wrong-code counter of one scope ('bank:{locker}' or 'order:{id}') within a store."""
+    """Refusal counter of one throttle scope within a store: 'bank:{locker}', 'source:{locker}:{who}'
+    (a kiosk session or API key) or 'order:{locker}:{id}'. `failures` counts the scope's refused tries
+    in its window: wrong codes, then tries refused while it is locked (these never reach the bank's)."""
 
     __tablename__ = "pickup_code_lockouts"
     store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -97,14 +99,15 @@ class CodeLockout(Base):
 
 
 class CodeAttempt(Base):
-    """Audit of every code entered at a kiosk: outcome, never the code itself."""
+    """Audit of the kiosk's doors opened, lockouts started and lockouts lifted: never the code itself.
+    Other refusals are only counted (CodeLockout, and the Prometheus counter), not written one row each."""
 
     __tablename__ = "pickup_code_attempts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     store_id: Mapped[str] = mapped_column(String(64))
     locker_id: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[str | None] = mapped_column(String(32))
-    result: Mapped[str] = mapped_column(String(32), comment="opened, wrong, locked, used, ...")
+    result: Mapped[str] = mapped_column(String(32), comment="opened, lockout, lockout_lifted")
     at: Mapped[datetime]
-    by: Mapped[str] = mapped_column(String(100), comment="The kiosk key (name and prefix).")
+    by: Mapped[str] = mapped_column(String(100), comment="The key (name and prefix) that did it.")
     __table_args__ = (Index("ix_pickup_code_attempts_store_at", "store_id", "at"),)

@@ -123,7 +123,12 @@ class SourceSequence(Base):
 
 
 class DeadLetter(Base):
-    """A rejected message, kept whole with the reason."""
+    """A rejected message with the reason: its first bytes, real size and SHA-256, never more.
+
+    `payload_size` and `payload_sha256` were added with the bound (NULL in older rows: the payload
+    was kept whole); `make_engine` adds them to a database made before them. Rows are pruned by age
+    and count (GatewaySettings.dead_letter_*).
+    """
 
     __tablename__ = "dead_letters"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -131,7 +136,9 @@ class DeadLetter(Base):
     topic: Mapped[str] = mapped_column(String(500))
     reason: Mapped[str] = mapped_column(String(32), index=True)
     detail: Mapped[str] = mapped_column(Text)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(LargeBinary, comment="The first bytes only (an excerpt).")
+    payload_size: Mapped[int | None] = mapped_column(BigInteger, comment="Bytes the message had.")
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class Device(Base):

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.events import EventBus
 from smartstore.gateway.ingest.commit import BatchCommitter
+from smartstore.gateway.ingest.deadletters import DeadLetterPolicy, size_limits
 from smartstore.gateway.ingest.decode import Inbound
 from smartstore.gateway.ingest.receiver import ReceiverSettings
 from smartstore.gateway.ingest.receiver_process import ReceiverDiedError, ReceiverProcess
@@ -79,7 +80,9 @@ class SignalConsumer:
         # woken (and the GIL not handed over) once per chunk while a batch fills.
         self._queue: deque[tuple[Inbound, float]] = deque()
         self._arrived = threading.Event()
-        self._writer = BatchWriter(stores, settings.gateway_id)
+        limits = size_limits(settings)
+        policy = DeadLetterPolicy.from_settings(settings)
+        self._writer = BatchWriter(stores, settings.gateway_id, limits, policy)
         self._listeners: list[CommitListener] = []
         self._stopping = threading.Event()
         self._draining = False
@@ -100,6 +103,8 @@ class SignalConsumer:
                 # window is the backpressure once the writer lags.
                 receive_maximum=min(65535, settings.ingest_queue_max),
                 outstanding_max=settings.ingest_queue_max,
+                limits=limits,
+                excerpt_bytes=policy.excerpt_bytes,
                 generation_base=0,
                 log_level=logging.getLogger().getEffectiveLevel(),
             )
@@ -289,6 +294,8 @@ class SignalConsumer:
             metrics.signals_duplicate.inc(result.duplicates)
         if result.gaps:
             metrics.sequence_gaps.inc(result.gaps)
+        if result.pruned:
+            metrics.dead_letters_pruned.inc(result.pruned)
         metrics.ingest_queue_depth.set(len(self._queue))
         metrics.ingest_batch_seconds.observe(seconds)
 

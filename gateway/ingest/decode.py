@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smartstore.gateway.ingest.limits import SizeLimits
 from smartstore.gateway.monitoring.devices import is_known_device
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract.topics import Channel, Topic, TopicError
 from smartstore.kernel.contract.validation import (
-    MAX_JSON_BYTES,
     Rejected,
     RejectReason,
     decode_json,
     model_for,
+    storage_problem,
 )
 from smartstore.kernel.storeconfig import StoreConfig
 
@@ -26,6 +27,7 @@ class Inbound:
     mid: int
     qos: int
     generation: int  # connection it arrived on: acks only make sense on that same connection
+    oversize: tuple[int, str] | None = None  # (real size, SHA-256) when `payload` is only its excerpt
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +82,18 @@ class Classifier:
     device lookups) cached per topic string: a gateway hears a few hundred distinct topics.
     """
 
-    def __init__(self, stores: dict[str, StoreConfig]) -> None:
+    def __init__(self, stores: dict[str, StoreConfig], limits: SizeLimits | None = None) -> None:
         self._stores = stores
+        self._limits = limits or SizeLimits()
         self._routes: dict[str, Route | _BadRoute] = {}
 
     def classify(self, inbound: Inbound) -> Accepted | Refused | Ignored:
         raw = inbound.payload
+        size = inbound.oversize[0] if inbound.oversize is not None else len(raw)
+        limit = self._limits.for_topic(inbound.topic)
+        if size > limit:
+            # Before the topic is even looked at: a flood of large junk costs a length check.
+            return Refused(inbound, RejectReason.TOO_LARGE, f"{size} bytes > {limit} allowed on this topic")
         if not raw and inbound.topic.endswith("/" + Channel.STATUS):
             return Ignored(inbound)
         route = self._routes.get(inbound.topic)
@@ -95,12 +103,14 @@ class Classifier:
             route = self._routes[inbound.topic] = self._route(inbound.topic)
         if isinstance(route, _BadRoute):
             return Refused(inbound, route.reason, route.detail, route.store_id)
-        if len(raw) > MAX_JSON_BYTES:
-            return Refused(inbound, RejectReason.TOO_LARGE, f"{len(raw)} bytes > {MAX_JSON_BYTES}")
         result = decode_json(route.topic, route.model, raw)
         if isinstance(result, Rejected):
             return Refused(inbound, result.reason, result.detail, route.topic.store)
         payload = result.payload
+        # What the database would refuse is refused here, not by failing the whole batch's insert.
+        unstorable = storage_problem(raw, payload)
+        if unstorable is not None:
+            return Refused(inbound, RejectReason.INVALID_PAYLOAD, unstorable, route.topic.store)
         if not route.status:
             problem = reference_problem(route.store, route.topic, payload)
             if problem is not None:
@@ -119,6 +129,9 @@ class Classifier:
         if store is None:
             return _BadRoute(RejectReason.UNKNOWN_STORE, f"store {topic.store!r} is not served here")
         status = model is p.DeviceStatus
+        if not status and topic.device not in store.devices.agents:
+            detail = f"edge agent {topic.device!r} is not named in store {topic.store}'s devices.agents"
+            return _BadRoute(RejectReason.UNKNOWN_REFERENCE, detail, topic.store)
         if status and not is_known_device(store, topic.kind, topic.device):
             detail = f"{topic.kind.value} {topic.device!r} is not a device of store {topic.store}"
             return _BadRoute(RejectReason.UNKNOWN_REFERENCE, detail, topic.store)

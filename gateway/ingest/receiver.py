@@ -12,25 +12,28 @@ Wire between the two processes, one duplex `multiprocessing` connection:
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import os
 import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
 import paho.mqtt.client as paho
 
+from smartstore.gateway.ingest.limits import SizeLimits
 from smartstore.kernel.mqtt import MqttLink, MqttSettings
 
 logger = logging.getLogger(__name__)
 
-RawMessage = tuple[str, bytes, int, int, int]
-"""(topic, payload, mid, qos, generation): the fields of `ingest_decode.Inbound`, in its order."""
+RawMessage = tuple[str, bytes, int, int, int] | tuple[str, bytes, int, int, int, tuple[int, str]]
+"""(topic, payload, mid, qos, generation[, (size, sha256)]): the fields of `decode.Inbound`, in its
+order; the last only for a payload over its topic's limit, of which only an excerpt travels."""
 
 _CHUNK_MAX = 2000  # messages per pickled chunk at most
 _BACKPRESSURE_TICK_S = 0.002
@@ -49,6 +52,8 @@ class ReceiverSettings:
     outstanding_max: int  # messages forwarded but not yet reported done, at most
     generation_base: int  # distinct per receiver incarnation, so acks never reach the wrong one
     log_level: int
+    limits: SizeLimits = field(default_factory=SizeLimits)
+    excerpt_bytes: int = 1024
 
 
 @dataclass
@@ -124,9 +129,14 @@ class Receiver:
             time.sleep(_BACKPRESSURE_TICK_S)
         self._taken += 1
         self._shared.received.value = self._taken
-        self._buffer.append(
-            (_topic_text(message), bytes(message.payload), message.mid, message.qos, self._generation)
-        )
+        topic, payload = _topic_text(message), message.payload
+        if len(payload) > self._settings.limits.for_topic(topic):
+            # Never forwarded whole: the writer dead-letters an excerpt with the real size and hash.
+            oversize = (len(payload), hashlib.sha256(payload).hexdigest())
+            excerpt = bytes(payload[: self._settings.excerpt_bytes])
+            self._buffer.append((topic, excerpt, message.mid, message.qos, self._generation, oversize))
+        else:
+            self._buffer.append((topic, bytes(payload), message.mid, message.qos, self._generation))
         if not self._arrived.is_set():
             self._arrived.set()
 

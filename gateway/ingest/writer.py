@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from smartstore.gateway.db.bulk import existing, read_rows, write_rows
 from smartstore.gateway.db.models import Alert, AppliedEvent, DeadLetter, SourceSequence
 from smartstore.gateway.ingest.cache import InventoryCache, StoreIndex
+from smartstore.gateway.ingest.deadletters import DeadLetterPolicy, DeadLetterPruner, dead_letter_row
 from smartstore.gateway.ingest.decode import Accepted, Classifier, Ignored, Inbound, Refused
+from smartstore.gateway.ingest.limits import SizeLimits
 from smartstore.gateway.ingest.pickups import PickupPlan, plan_pickups
 from smartstore.gateway.ingest.state import Event, InventoryBatch
 from smartstore.gateway.monitoring.alerts import alert_view, clear_alert, raise_alert
@@ -47,6 +49,7 @@ class BatchResult:
     rejected: Counter[str] = field(default_factory=Counter)
     applied_ids: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    pruned: int = 0  # dead letters deleted by the retention policy
 
     @property
     def rejected_total(self) -> int:
@@ -61,6 +64,7 @@ class BatchResult:
         self.rejected.update(other.rejected)
         self.applied_ids.extend(other.applied_ids)
         self.events.extend(other.events)
+        self.pruned += other.pruned
 
 
 def received_kind(topic: str) -> str:
@@ -74,9 +78,16 @@ def received_kind(topic: str) -> str:
 class BatchWriter:
     """Applies batches of received messages; holds no state between batches but store lookups."""
 
-    def __init__(self, stores: Mapping[str, StoreConfig], gateway_id: str) -> None:
+    def __init__(
+        self,
+        stores: Mapping[str, StoreConfig],
+        gateway_id: str,
+        limits: SizeLimits | None = None,
+        dead_letters: DeadLetterPolicy | None = None,
+    ) -> None:
         self._stores = dict(stores)
-        self._classifier = Classifier(self._stores)
+        self._classifier = Classifier(self._stores, limits)
+        self._pruner = DeadLetterPruner(dead_letters or DeadLetterPolicy())
         self._cache = InventoryCache()
         self._last_touch: dict[DeviceKey, float] = {}
         self._index = {store_id: StoreIndex.build(config) for store_id, config in stores.items()}
@@ -150,8 +161,23 @@ class BatchWriter:
         for device in seen:
             self._last_touch[device] = clock
         write_rows(session, _APPLIED, applied_rows)
-        write_dead_letters(session, refused, now, result)
+        self._dead_letter(session, refused, now, result)
         return result
+
+    def dead_letter_one(self, session: Session, inbound: Inbound, detail: str, now: datetime) -> BatchResult:
+        """Dead-letter a message that passed validation but could not be applied (the poison path)."""
+        result = BatchResult()
+        result.received[received_kind(inbound.topic)] += 1
+        refused = Refused(inbound, RejectReason.INVALID_PAYLOAD, f"could not be applied: {detail}")
+        self._dead_letter(session, [refused], now, result)
+        return result
+
+    def _dead_letter(
+        self, session: Session, refused: list[Refused], now: datetime, result: BatchResult
+    ) -> None:
+        write_dead_letters(session, refused, now, result, self._pruner.policy)
+        self._pruner.note(len(refused))
+        result.pruned += self._pruner.maybe_prune(session, now)
 
     def _deduplicate(self, session: Session, accepted: list[Accepted], result: BatchResult) -> list[Accepted]:
         """Drop signals whose event id was applied before or earlier in this batch.
@@ -264,32 +290,17 @@ class BatchWriter:
                 result.events.append(("alert", store_id, outcome.alert))
 
 
-def write_dead_letters(session: Session, refused: list[Refused], now: datetime, result: BatchResult) -> None:
-    """Keep rejected messages whole with their reason; they are acknowledged like applied ones."""
+def write_dead_letters(
+    session: Session, refused: list[Refused], now: datetime, result: BatchResult, policy: DeadLetterPolicy
+) -> None:
+    """Keep rejected messages with their reason (excerpt, size, hash); acknowledged like applied ones."""
     if not refused:
         return
     rows = []
     for item in refused:
-        rows.append(
-            {
-                "received_at": now,
-                "topic": item.inbound.topic[:500],
-                "reason": item.reason.value,
-                "detail": item.detail,
-                "payload": item.inbound.payload,
-            }
-        )
+        rows.append(dead_letter_row(item.inbound, item.reason.value, item.detail, now, policy))
         result.rejected[item.reason.value] += 1
-        view = {"topic": item.inbound.topic, "reason": item.reason.value, "detail": item.detail}
+        view = {"topic": item.inbound.topic[:500], "reason": item.reason.value, "detail": item.detail[:500]}
         result.events.append(("dead_letter", item.store_id, {**view, "received_at": now.isoformat()}))
-        logger.info("rejected %s (%s): %s", item.inbound.topic, item.reason.value, item.detail)
+        logger.info("rejected %.200s (%s): %.500s", item.inbound.topic, item.reason.value, item.detail)
     session.connection().execute(insert(_DEAD), rows)
-
-
-def dead_letter_one(session: Session, inbound: Inbound, detail: str, now: datetime) -> BatchResult:
-    """Dead-letter a message that passed validation but could not be applied (the poison path)."""
-    result = BatchResult()
-    result.received[received_kind(inbound.topic)] += 1
-    refused = Refused(inbound, RejectReason.INVALID_PAYLOAD, f"could not be applied: {detail}"[:2000])
-    write_dead_letters(session, [refused], now, result)
-    return result

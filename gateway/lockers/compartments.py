@@ -10,12 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
+from smartstore.gateway.db.models import Device
 from smartstore.gateway.db.util import begin_write
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.lifecycle import OrderError, Outcome, get_order, mark_loaded, mark_ready
 from smartstore.gateway.lockers.view_models import CompartmentView, compartment_view, order_view
 from smartstore.kernel import pickup_codes
 from smartstore.kernel.contract import payloads as p
+from smartstore.kernel.contract.topics import Kind
 from smartstore.kernel.storeconfig import CompartmentSize, Locker, StoreConfig
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,22 @@ def as_domain(row: CompartmentState) -> domain.Compartment:
     )
 
 
+def offline_lockers(session: Session, store_id: str) -> set[str]:
+    """The store's locker banks whose last status (retained, or their Last Will) says offline."""
+    query = select(Device.device_id).where(
+        Device.store_id == store_id,
+        Device.kind == Kind.LOCKER.value,
+        Device.state == p.DeviceState.OFFLINE.value,
+    )
+    return set(session.scalars(query))
+
+
+def _offline(locker: str) -> OrderError:
+    return OrderError(
+        503, "locker_offline", f"locker {locker} is offline: its doors cannot be opened; try another locker"
+    )
+
+
 # --- loading -----------------------------------------------------------------------------------
 
 
@@ -137,6 +155,9 @@ def load_order(
     store_id = store.store.id
     if locker is not None:
         locker_of(store, locker)
+    offline = offline_lockers(session, store_id)
+    if locker is not None and locker in offline:
+        raise _offline(locker)
     order = get_order(session, store_id, order_id, lock=True)
     state = domain.OrderState(order.state)
     if state not in (domain.OrderState.RESERVED, domain.OrderState.PICKING, domain.OrderState.LOADED):
@@ -150,9 +171,14 @@ def load_order(
         current.updated_at = at
         outcome.events.append(("lockers", store_id, compartment_view(current)))
         current = None
+    if current is not None and current.locker_id in offline:
+        raise _offline(current.locker_id)
     if current is None:
         needed = CompartmentSize(order.size)
-        choice = domain.best_fit((as_domain(row) for row in rows), needed, locker)
+        online = [as_domain(row) for row in rows if row.locker_id not in offline]
+        choice = domain.best_fit(online, needed, locker)
+        if choice is None and domain.best_fit(map(as_domain, rows), needed, locker) is not None:
+            raise _offline(", ".join(sorted(offline)))  # room only behind doors that cannot open
         if choice is None:
             where = f"locker {locker}" if locker else "any locker"
             details = [{"size": needed.value, "locker": locker}]
@@ -247,7 +273,7 @@ def apply_locker_ack(
 ) -> Outcome | None:
     """A door that did not open: the pickup code works again, the compartment is flagged."""
     request = p.parse_locker_request(ack.request)
-    if ack.result == "done" or request is None:
+    if request is None:
         return None
     store_id = store.store.id
     begin_write(session)
@@ -258,6 +284,9 @@ def apply_locker_ack(
         or order.locker_id != locker
         or order.compartment_id is None
     ):
+        return None
+    if ack.result == "done":
+        _confirm_open(session, order, at)
         return None
     outcome = Outcome(order)
     reason = (ack.reason or "no reason given")[:150]
@@ -281,6 +310,18 @@ def apply_locker_ack(
         "locker %s/%s failed to open for %s: %s", locker, order.compartment_id, ack.request, reason
     )
     return outcome
+
+
+def _confirm_open(session: Session, order: PickupOrder, at: datetime) -> None:
+    """The locker confirmed an open: the compartment's `updated_at` passes the load's (see
+    lifecycle.flag_unconfirmed_opens), even if its door event is still on its way."""
+    assert order.locker_id is not None
+    assert order.compartment_id is not None
+    key = (order.store_id, order.locker_id, order.compartment_id)
+    row = session.get(CompartmentState, key, with_for_update=True, populate_existing=True)
+    if row is not None and row.order_id == order.id:
+        row.updated_at = at
+        session.flush()
 
 
 # --- associates --------------------------------------------------------------------------------

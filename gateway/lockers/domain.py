@@ -148,7 +148,11 @@ def best_fit(
 
 @dataclass(frozen=True, slots=True)
 class ThrottleRule:
-    """`max_failures` wrong codes within `window` lock the scope for `lockout` (NIST SP 800-63B 5.2.2)."""
+    """`max_failures` wrong codes within `window` lock the scope for `lockout` (NIST SP 800-63B 5.2.2).
+
+    A scope is one source (a kiosk session or API client), one order, or the whole bank (a ceiling far
+    above what one source can reach before its own lockout).
+    """
 
     max_failures: int = 5
     lockout: timedelta = timedelta(minutes=15)
@@ -188,6 +192,18 @@ def tries_left(state: Lockout, rule: ThrottleRule, now: datetime) -> int:
     if retry_after(current, now) is not None:
         return 0
     return max(0, rule.max_failures - current.failures)
+
+
+def after_refusal(state: Lockout, rule: ThrottleRule, now: datetime) -> Lockout:
+    """Count a try refused because the scope is locked: it adds to the window's count, never to the lock.
+
+    Such a try was not checked, so it is no guess: it must not push a wider scope (the bank) towards
+    its ceiling, nor make the lockout longer (one person hammering a locked kiosk locks out nobody).
+    """
+    current = _current(state, rule, now)
+    if retry_after(current, now) is None:
+        return current
+    return replace(current, failures=current.failures + 1)
 
 
 def after_failure(state: Lockout, rule: ThrottleRule, now: datetime) -> Lockout:

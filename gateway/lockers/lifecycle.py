@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.lockers import CompartmentState, OrderTransition, PickupOrder
-from smartstore.gateway.db.util import begin_write, iso
+from smartstore.gateway.db.util import as_utc, begin_write, iso
 from smartstore.gateway.inventory.store import apply_reservation, inventory_view
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.view_models import compartment_view, order_view
@@ -74,8 +74,10 @@ def transition(
     )
     order.state = target.value
     order.updated_at = at
-    if target in domain.FINAL:
+    if target in domain.FINAL and target is not domain.OrderState.PICKED_UP:
         order.code_lookup = None  # the code dies with the order, and its value is free again
+    # A collected order keeps its lookup key: its code answers `code_already_used` (burning no try)
+    # for as long as the order exists, and no new order of the bank is given that code.
 
 
 def _step(order: PickupOrder, target: domain.OrderState, *, by: str, at: datetime, note: str = "") -> None:
@@ -206,6 +208,58 @@ def expire_due(
         outcome.events.append(("alert", order.store_id, alert_view(alert)))
         outcomes.append(outcome)
         logger.info("order %s expired (due %s)%s", order.id, deadline, where)
+    return outcomes
+
+
+def flag_unconfirmed_opens(
+    session: Session, stores: Mapping[str, StoreConfig], at: datetime, timeout_s: float, limit: int = 100
+) -> list[Outcome]:
+    """Loaded orders whose open command the locker never confirmed: flag the compartment, alert.
+
+    Confirmed means an ack or a door event of that compartment since the load (either moves the
+    compartment's `updated_at` past the order's). Without one the door most likely never opened
+    (locker offline, command lost): nothing may stay `loaded` silently. A flagged compartment is
+    skipped by later sweeps, and loading the order again moves it to another compartment.
+    """
+    loaded = PickupOrder.state == domain.OrderState.LOADED.value
+    cutoff = at - timedelta(seconds=timeout_s)
+    old = loaded, PickupOrder.updated_at <= cutoff, PickupOrder.store_id.in_(list(stores))
+    if session.scalar(select(PickupOrder.id).where(*old).limit(1)) is None:
+        return []
+    session.rollback()
+    begin_write(session)
+    due = session.scalars(
+        select(PickupOrder).where(*old).order_by(PickupOrder.id).limit(limit).with_for_update()
+    ).all()
+    outcomes = []
+    for order in due:
+        if order.locker_id is None or order.compartment_id is None:
+            continue
+        key = (order.store_id, order.locker_id, order.compartment_id)
+        row = session.get(CompartmentState, key, with_for_update=True, populate_existing=True)
+        if row is None or row.order_id != order.id or row.needs_attention is not None:
+            continue
+        if as_utc(row.updated_at) > as_utc(order.updated_at):
+            continue  # the locker answered: the door opened (or failed and was flagged)
+        where = f"{order.locker_id}/{order.compartment_id}"
+        row.needs_attention = "load open not confirmed: no answer from the locker"
+        row.updated_at = at
+        alert = raise_alert(
+            session,
+            store_id=order.store_id,
+            cause=f"locker.open_unconfirmed:{order.id}",
+            severity="warning",
+            message=f"locker {order.locker_id} did not confirm opening {order.compartment_id} for order "
+            f"{order.id} within {timeout_s:g} s; check the door, then load the order again",
+            device_id=order.locker_id,
+            at=at,
+        )
+        outcome = Outcome(order, [("lockers", order.store_id, compartment_view(row))])
+        outcome.events.append(("alert", order.store_id, alert_view(alert)))
+        outcome.events.append(("orders", order.store_id, order_view(order)))
+        outcomes.append(outcome)
+        logger.warning("order %s: open of %s not confirmed in %g s; flagged", order.id, where, timeout_s)
+    session.flush()
     return outcomes
 
 

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.db.util import utc_now
 from smartstore.gateway.events import EventBus
+from smartstore.gateway.lockers.code_entry import prune_counters
 from smartstore.gateway.lockers.compartments import apply_locker_ack, apply_locker_event
-from smartstore.gateway.lockers.lifecycle import Outcome, expire_due
+from smartstore.gateway.lockers.lifecycle import Outcome, expire_due, flag_unconfirmed_opens
 from smartstore.gateway.lockers.views import ready_manifests
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
@@ -216,9 +217,15 @@ class LockerLink:
                 logger.exception("locker link: %s failed", kind or "periodic work")
 
     def sweep(self, at: datetime) -> int:
-        """Expire overdue orders now; returns how many."""
+        """Expire overdue orders, flag loads the locker never confirmed; returns how many orders."""
+        timeout = self.settings.locker_open_timeout_s
         with self.sessions() as session:
             outcomes = expire_due(session, self.stores, at)
+            session.commit()
+            outcomes += flag_unconfirmed_opens(session, self.stores, at, timeout)
+            session.commit()
+            if pruned := prune_counters(session, self.stores, at):
+                logger.info("forgot %d stale pickup-code counters", pruned)
             session.commit()
         for outcome in outcomes:
             self.publish(outcome)

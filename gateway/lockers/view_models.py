@@ -63,11 +63,21 @@ class CompartmentOverview(_Compartment):
     free: bool
 
 
+class LockoutView(TypedDict):
+    """A pickup-code lockout in force: of the whole bank, one kiosk session / client, or one order."""
+
+    scope: str  # bank, source, order
+    what: str | None  # the source or the order; None for the bank
+    until: str | None
+    refused: int  # tries refused in this window (wrong codes, then tries while locked)
+
+
 class LockerBankOverview(TypedDict):
     id: str
     zone: str
     free: int
     compartments: list[CompartmentOverview]
+    lockouts: list[LockoutView]
 
 
 class LockersOverview(TypedDict):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from smartstore.gateway.db.lockers import PickupOrder
 from smartstore.gateway.db.util import as_utc, iso
 from smartstore.gateway.lockers import domain
+from smartstore.gateway.lockers.code_entry import active_lockouts
 from smartstore.gateway.lockers.compartments import as_domain, compartment_rows
 from smartstore.gateway.lockers.view_models import (
     CompartmentOverview,
@@ -36,6 +37,7 @@ def locker_overview(session: Session, store: StoreConfig, at: datetime) -> Locke
         else {}
     )
     lockers: list[LockerBankOverview] = []
+    lockouts = active_lockouts(session, store_id, at)
     overdue: list[OverdueOrder] = []
     waiting = 0
     for spec in store.devices.lockers:
@@ -63,7 +65,15 @@ def locker_overview(session: Session, store: StoreConfig, at: datetime) -> Locke
             # The summary takes the order id's place (same key, same position in the JSON).
             compartments.append({**view, "order": summary, "free": row is None or as_domain(row).free})
         free = sum(1 for view in compartments if view["free"])
-        lockers.append({"id": spec.id, "zone": spec.zone, "free": free, "compartments": compartments})
+        lockers.append(
+            {
+                "id": spec.id,
+                "zone": spec.zone,
+                "free": free,
+                "compartments": compartments,
+                "lockouts": lockouts.get(spec.id, []),
+            }
+        )
     return {"store": store_id, "lockers": lockers, "waiting": waiting, "overdue": overdue, "at": iso(at)}
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.models import Device
@@ -48,14 +48,16 @@ def offline_cause(kind: Kind | str, device_id: str) -> str:
 
 
 def is_known_device(store: StoreConfig, kind: Kind, device_id: str) -> bool:
-    """Readers, cameras and lockers come from the store file; edge agents and gateways announce
-    themselves."""
+    """Readers, cameras, lockers and edge agents come from the store file; gateways announce
+    themselves (they are ours: their status topics are the gateway's own credentials)."""
     if kind is Kind.RFID:
         return any(reader.id == device_id for reader in store.devices.readers)
     if kind is Kind.CAMERA:
         return any(camera.id == device_id for camera in store.devices.cameras)
     if kind is Kind.LOCKER:
         return any(locker.id == device_id for locker in store.devices.lockers)
+    if kind is Kind.EDGE:
+        return device_id in store.devices.agents
     return True
 
 
@@ -128,36 +130,23 @@ def apply_status(
 
 
 def touch_devices(session: Session, seen: Mapping[DeviceKey, datetime]) -> None:
-    """Bump last_seen of devices we just heard from (one statement per batch); unannounced
-    senders get a row, online since they evidently are."""
+    """Bump last_seen of devices we just heard from (one statement per batch).
+
+    Only devices that have a row (a status came from a device the store file names): a sender that
+    never announced itself does not become a device, so no unknown id is ever listed.
+    """
     if not seen:
         return
-    existing: set[DeviceKey] = {
-        (store_id, kind, device_id)
-        for store_id, kind, device_id in session.execute(
-            select(Device.store_id, Device.kind, Device.device_id).where(
-                tuple_(Device.store_id, Device.kind, Device.device_id).in_(list(seen))
-            )
-        )
-    }
     updates = [
-        {"k_store": key[0], "k_kind": key[1], "k_device": key[2], "seen": at}
-        for key, at in seen.items()
-        if key in existing
+        {"k_store": key[0], "k_kind": key[1], "k_device": key[2], "seen": at} for key, at in seen.items()
     ]
-    if updates:
-        statement = (
-            update(Device)
-            .where(
-                Device.store_id == bindparam("k_store"),
-                Device.kind == bindparam("k_kind"),
-                Device.device_id == bindparam("k_device"),
-            )
-            .values(last_seen=bindparam("seen"))
+    statement = (
+        update(Device)
+        .where(
+            Device.store_id == bindparam("k_store"),
+            Device.kind == bindparam("k_kind"),
+            Device.device_id == bindparam("k_device"),
         )
-        session.connection().execute(statement, updates)
-    for key, at in seen.items():
-        if key not in existing:
-            session.add(
-                Device(store_id=key[0], kind=key[1], device_id=key[2], state="online", last_seen=at, info={})
-            )
+        .values(last_seen=bindparam("seen"))
+    )
+    session.connection().execute(statement, updates)

@@ -25,6 +25,11 @@ class GatewayMetrics:
             "Signals skipped because their event id was already applied",
             registry=self.registry,
         )
+        self.dead_letters_pruned = Counter(
+            "smartstore_dead_letters_pruned",
+            "Dead letters deleted by the retention policy (age, count)",
+            registry=self.registry,
+        )
         self.sequence_gaps = Counter(
             "smartstore_sequence_gaps",
             "Messages missing by per-source sequence numbers",
@@ -37,6 +42,12 @@ class GatewayMetrics:
             "smartstore_ingest_batch_seconds",
             "Time to apply and commit one batch",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self.pickup_code_refusals = Counter(
+            "smartstore_pickup_code_refusals",
+            "Pickup codes refused at a kiosk, by result (wrong, locked, used, ...)",
+            ["result"],
             registry=self.registry,
         )
         self.http_requests = Counter(

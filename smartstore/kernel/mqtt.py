@@ -98,6 +98,9 @@ class MqttLink:
         self.settings = settings
         self.status_topic = status_topic
         self.connected = threading.Event()
+        # The last CONNACK's session present flag: False means the broker holds nothing of ours (a new
+        # session, or a broker that lost its state); read it in an on_connected hook.
+        self.session_present = False
         # Set once every subscription of the current connection is granted.
         self.subscribed = threading.Event()
         self._seq = 0
@@ -259,7 +262,13 @@ class MqttLink:
         if reason.is_failure:
             logger.warning("MQTT connect to %s refused: %s", self.settings.url, reason)
             return
-        logger.info("MQTT connected to %s as %s", self.settings.url, client._client_id.decode())
+        self.session_present = bool(flags.session_present)
+        logger.info(
+            "MQTT connected to %s as %s (session present: %s)",
+            self.settings.url,
+            client._client_id.decode(),
+            self.session_present,
+        )
         with self._subscriptions_lock:
             self.subscribed.clear()
             self._awaiting_suback.clear()

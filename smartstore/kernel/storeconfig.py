@@ -61,7 +61,18 @@ class StoreInfo(_Model):
     pickup_expiry_hours: float = Field(72, gt=0, description="A pickup order not collected by then expires.")
     pickup_code_digits: int = Field(6, ge=6, le=8, description="Digits of a locker pickup code.")
     pickup_max_failures: int = Field(
-        5, ge=1, le=100, description="Wrong pickup codes (per locker bank, per order) before a lockout."
+        5,
+        ge=1,
+        le=100,
+        description="Wrong pickup codes from one source (kiosk session, API client, keypad) or for one "
+        "order before that source or order is locked out.",
+    )
+    pickup_bank_max_failures: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="Wrong pickup codes at one locker bank from all sources together, within the lockout "
+        "period, before the whole bank is locked: a ceiling far above one source's reach.",
     )
     pickup_lockout_minutes: float = Field(15, gt=0, le=24 * 60, description="How long a lockout lasts.")
 
@@ -162,6 +173,11 @@ class Locker(_Model):
 
 
 class Devices(_Model):
+    agents: list[Identifier] = Field(
+        default_factory=lambda: ["edge-1"],
+        description="Edge agents (their agent_id) whose signals the gateway accepts for this store; "
+        "default: the edge's default id.",
+    )
     readers: list[Reader] = Field(default_factory=list)
     cameras: list[Camera] = Field(default_factory=list)
     lockers: list[Locker] = Field(default_factory=list)

@@ -26,7 +26,7 @@ from smartstore.launcher.demo_stack import LOOPBACK, Demo, DemoSettings
 
 logger = logging.getLogger(__name__)
 
-HAND_AGENT = "demo-hand"
+HAND_AGENT = "demo-hand"  # named in the example store's devices.agents, so the gateway takes its signals
 ROLES = ("admin", "manager", "integrator", "kiosk")
 KEY_ENV = {role: f"SMARTSTORE_{role.upper()}_KEY" for role in ROLES}
 # Unplugged by default so whoever watches the demo sees a device alert raised and cleared: sim minute 30

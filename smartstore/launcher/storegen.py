@@ -168,7 +168,13 @@ def generate(seed: int = 7, catalog_size: int = 240) -> dict[str, Any]:
         },
         "catalog": catalog,
         "zones": zones,
-        "devices": {"readers": readers, "cameras": cameras, "lockers": lockers},
+        # edge-1 is the store's edge agent; demo-hand signs the signals the demo's banner shows how to type.
+        "devices": {
+            "agents": ["edge-1", "demo-hand"],
+            "readers": readers,
+            "cameras": cameras,
+            "lockers": lockers,
+        },
         "planogram": shelves,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from dashboard_helpers import (
     Signals,
 )
 
+from smartstore.gateway.db.util import begin_write
+from smartstore.gateway.monitoring.alerts import raise_alert
 from smartstore.kernel.contract import topics
 from smartstore.kernel.storeconfig import EXAMPLE_STORE
 from smartstore.launcher.storegen import generate
@@ -232,3 +235,53 @@ def test_data_is_shown_as_text_never_as_markup(
     assert hostile in row.inner_text()
     assert page.locator("#inventory img, #shelves img").count() == 0
     assert page.evaluate("() => window.pwned") is None
+
+
+def test_many_alerts_fold_into_groups_by_severity_and_kind(
+    sqlite_url: str, gateway_factory: GatewayFactory, browser: Any
+) -> None:
+    gateway = gateway_factory(sqlite_url)
+    now = datetime.now(UTC)
+    with gateway.runtime.sessions.begin() as session:
+        begin_write(session)
+        for i in range(20):  # a busy store: one kind of alert, many zones and products
+            raise_alert(
+                session,
+                store_id=STORE,
+                cause=f"rfid.low_stock:aisle-{i % 4}:{i:014d}",
+                severity="warning",
+                message=f"low stock {i}",
+                device_id=None,
+                at=now - timedelta(seconds=i),
+            )
+        raise_alert(
+            session,
+            store_id=STORE,
+            cause="device_offline:rfid:reader-exit",
+            severity="critical",
+            message="reader-exit offline",
+            device_id="reader-exit",
+            at=now,
+        )
+    page = open_dashboard(browser, gateway, gateway.keys.manager)
+    console = Console(page)
+    page.goto(f"{gateway.base_url}/dashboard/")
+    groups = page.locator("#alerts details.alert-group")
+    groups.first.wait_for()
+
+    # Critical first; a small group starts open, a large one folded with its size in the summary.
+    assert groups.evaluate_all("gs => gs.map(g => [g.dataset.group, g.open])") == [
+        ["critical|device_offline", True],
+        ["warning|rfid.low_stock", False],
+    ]
+    low_stock = page.locator("details[data-group='warning|rfid.low_stock']")
+    assert low_stock.locator(".group-count").inner_text() == "20"
+    low_stock.locator(":scope > summary").click()
+    assert low_stock.locator("li.alert").count() == 8  # one page of rows, not twenty cards
+    low_stock.locator("[data-action='more']").click()
+    assert low_stock.locator("li.alert").count() == 16
+    low_stock.locator("[data-action='more']").click()
+    assert low_stock.locator("li.alert").count() == 20
+    assert low_stock.locator("[data-action='more']").count() == 0
+    assert low_stock.evaluate("g => g.open"), "a group the user opened stays open across renders"
+    assert console.errors == []

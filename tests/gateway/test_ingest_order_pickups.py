@@ -71,16 +71,16 @@ def test_redelivered_and_repeated_pickups_apply_once(
     assert found.state == "picked_up"
     assert [t.to_state for t in found.transitions].count("picked_up") == 1
     assert found.transitions[-1].by == f"edge:{AGENT}"
-    assert found.code_lookup is None
+    assert found.code_lookup is not None  # kept: the code answers "already used" while the order exists
     with runtime.sessions() as session:
         row = session.get(CompartmentState, (STORE, LOCKER, loading.compartment))
         assert row is not None
         assert row.order_id is None
-        # And the code is refused from now on.
+        # And the code is refused from now on, as used (not as unknown: that would burn a try).
         again = pickup_with_code(
             session, runtime.stores[STORE], LOCKER, loading.code, by="kiosk", at=now(), secret=SECRET
         )
-        assert again.result is PickupResult.WRONG
+        assert again.result is PickupResult.USED
 
 
 def test_a_pickup_after_expiry_takes_the_stock_but_releases_nothing_twice(

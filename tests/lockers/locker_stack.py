@@ -182,13 +182,17 @@ class Gateway:
         return order_id, str(body["code"]), str(body["compartment"])
 
 
-def start_gateway(db_url: str, store_file: Path, mqtt: MqttSettings, tmp_path: Path) -> Gateway:
+def start_gateway(
+    db_url: str, store_file: Path, mqtt: MqttSettings, tmp_path: Path, **overrides: Any
+) -> Gateway:
+    """`overrides`: any other GatewaySettings field (e.g. a short locker_open_timeout_s)."""
     settings = GatewaySettings(
         db_url=db_url,
         stores=[store_file],
         mqtt=mqtt,
         gateway_id=f"gw-{uuid.uuid4().hex[:6]}",
         pickup_code_secret_file=tmp_path / "pickup-code.secret",
+        **overrides,
     )
     runtime = GatewayRuntime.build(settings)
     sync_stores(runtime.sessions, runtime.stores)

@@ -1,4 +1,6 @@
 // Alerts: active (open, acknowledged) or cleared, with severity and history; acknowledge and clear.
+// Grouped by severity and kind of cause (the cause up to its first ':', e.g. rfid.low_stock), each
+// group a few compact rows at a time: a busy store raises dozens of alerts of one kind.
 import { get, post, storePath } from "./api.js";
 import { ago, badge, button, clear, h, tab } from "./dom.js";
 import { t } from "./i18n.js";
@@ -9,9 +11,18 @@ const FILTERS = {
   all: ["open", "acknowledged", "cleared"],
 };
 const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
+const PAGE = 8; // rows shown per group, and added by each "show more"
+// Groups this small start open; larger ones start folded, their size in the summary.
+const OPEN_UP_TO = 3;
+
+function kindOf(alert) {
+  return (alert.cause || "").split(":")[0];
+}
 
 export function createAlerts(root, store) {
   const alerts = new Map();
+  const shownPerGroup = new Map(); // group key -> rows shown
+  const openGroups = new Map(); // group key -> folded or not, as the user left it
   let filter = "active";
   let notice = "";
 
@@ -70,12 +81,47 @@ export function createAlerts(root, store) {
     return h("details", { class: "history" }, h("summary", {}, t("alerts.history")), h("ol", {}, steps));
   }
 
+  function groupsOf(shown) {
+    const groups = new Map();
+    for (const alert of shown) {
+      const key = `${alert.severity}|${kindOf(alert)}`;
+      if (!groups.has(key)) groups.set(key, { key, severity: alert.severity, kind: kindOf(alert), items: [] });
+      groups.get(key).items.push(alert);
+    }
+    return [...groups.values()].sort((a, b) => (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3)
+      || b.items.length - a.items.length || a.kind.localeCompare(b.kind));
+  }
+
+  function group({ key, severity, kind, items }) {
+    const limit = shownPerGroup.get(key) ?? PAGE;
+    const rows = h("ul", { class: "alert-list" }, items.slice(0, limit).map(item));
+    const rest = items.length - limit;
+    const more = rest > 0
+      ? button(t("alerts.more", { n: Math.min(rest, PAGE), total: rest }), () => {
+        shownPerGroup.set(key, limit + PAGE);
+        render();
+      }, { "data-action": "more" })
+      : "";
+    const open = openGroups.get(key) ?? items.length <= OPEN_UP_TO;
+    const details = h(
+      "details",
+      { class: `alert-group severity-${severity}`, "data-group": key, ...(open ? { open: "" } : {}) },
+      h("summary", {},
+        badge(t("severity." + severity), "severity-" + severity),
+        h("strong", {}, kind || "–"),
+        h("span", { class: "group-count" }, String(items.length))),
+      rows,
+      more,
+    );
+    details.addEventListener("toggle", () => openGroups.set(key, details.open));
+    return details;
+  }
+
   function render() {
     const wanted = FILTERS[filter];
     const shown = [...alerts.values()]
       .filter((alert) => wanted.includes(alert.state))
       .sort((a, b) => (a.state === "cleared") - (b.state === "cleared")
-        || (SEVERITY_RANK[a.severity] ?? 3) - (SEVERITY_RANK[b.severity] ?? 3)
         || Date.parse(b.opened_at) - Date.parse(a.opened_at));
     const tabs = h(
       "div",
@@ -85,7 +131,7 @@ export function createAlerts(root, store) {
     clear(root).append(
       tabs,
       notice ? h("p", { class: "error" }, notice) : "",
-      shown.length ? h("ul", { class: "alert-list" }, shown.map(item)) : h("p", { class: "muted" }, t("alerts.none")),
+      shown.length ? h("div", { class: "alert-groups" }, groupsOf(shown).map(group)) : h("p", { class: "muted" }, t("alerts.none")),
     );
   }
 

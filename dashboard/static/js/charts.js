@@ -2,7 +2,7 @@
 // rate per reader. The library loads after the first paint; the charts follow live events.
 import { get, storePath } from "./api.js";
 import { clear, coalesce, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { language, t } from "./i18n.js";
 
 const COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#4b5563", "#db2777"];
 let library = null;
@@ -24,6 +24,28 @@ function loadLibrary() {
   }
   return library;
 }
+
+// uPlot writes month and day names in English; these give its date templates the page's language.
+const ZH_NAMES = {
+  MMMM: ["一月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "十一月", "十二月"],
+  MMM: ["1月", "2月", "3月", "4月", "5月", "6月", "7月", "8月", "9月", "10月", "11月", "12月"],
+  WWWW: ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"],
+  WWW: ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
+};
+
+function localisedDates(uPlot) {
+  if (language() !== "zh-CN") return {};
+  return { fmtDate: (template) => uPlot.fmtDate(template.replace("{MMM} {D}", "{M}月{D}日"), ZH_NAMES) };
+}
+
+// Time axes: hours and minutes only (the charts cover today), far enough apart not to overlap.
+const TIME_AXIS = {
+  space: 70,
+  values: [
+    [1, "{HH}:{mm}:{ss}", null, null, null, null, null, null, 1],
+    [60, "{HH}:{mm}", null, null, null, null, null, null, 1],
+  ],
+};
 
 function hoursSinceMidnight() {
   const midnight = new Date();
@@ -51,7 +73,8 @@ export function createCharts(root, store) {
       return;
     }
     const uPlot = window.uPlot;
-    charts.set(name, new uPlot({ width: width(box), height: 220, ...options }, series, box));
+    const sized = { width: width(box), height: 220, ...localisedDates(uPlot), ...options };
+    charts.set(name, new uPlot(sized, series, box));
   }
 
   function drawOsa() {
@@ -61,7 +84,7 @@ export function createCharts(root, store) {
     draw("osa", {
       scales: { y: { range: [0, 100] } },
       series: [
-        {},
+        { label: t("charts.time") },
         {
           label: t("kpi.osa"),
           stroke: COLORS[0],
@@ -70,7 +93,7 @@ export function createCharts(root, store) {
           value: (u, v) => (v === null ? "–" : `${v} %`),
         },
       ],
-      axes: [{}, { values: (u, vals) => vals.map((v) => `${v}%`) }],
+      axes: [TIME_AXIS, { values: (u, vals) => vals.map((v) => `${v}%`) }],
     }, [xs, ys]);
   }
 
@@ -81,9 +104,13 @@ export function createCharts(root, store) {
     const names = periods.map((p) => p.slot);
     const bars = window.uPlot.paths.bars({ size: [0.7, 60] });
     draw("oos", {
-      scales: { x: { time: false, range: [-0.5, Math.max(0.5, xs.length - 0.5)] } },
+      scales: {
+        x: { time: false, range: [-0.5, Math.max(0.5, xs.length - 0.5)] },
+        // Bars grow from zero: an auto range starts at the shortest bar and makes it look empty.
+        y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] },
+      },
       series: [
-        { label: "slot", value: (u, i) => (i === null || names[i] === undefined ? "–" : names[i]) },
+        { label: t("charts.slot"), value: (u, i) => (i === null || names[i] === undefined ? "–" : names[i]) },
         {
           label: t("charts.minutes"),
           stroke: COLORS[4],
@@ -92,7 +119,8 @@ export function createCharts(root, store) {
           points: { show: false },
         },
       ],
-      axes: [{ values: (u, vals) => vals.map((i) => names[i] ?? ""), rotate: -40, size: 70 }, {}],
+      // One label per bar (uPlot would skip some to keep its default spacing), slanted to fit.
+      axes: [{ values: (u, vals) => vals.map((i) => names[i] ?? ""), incrs: [1], space: 10, rotate: -40, size: 70 }, {}],
     }, [xs, ys]);
   }
 
@@ -106,8 +134,9 @@ export function createCharts(root, store) {
       return stamps.map((s) => (byTime.has(s) ? byTime.get(s) : null));
     });
     draw("rfid", {
+      axes: [TIME_AXIS, {}],
       series: [
-        {},
+        { label: t("charts.time") },
         ...readers.map((reader, i) => ({
           label: reader.reader,
           stroke: COLORS[i % COLORS.length],

@@ -1,10 +1,12 @@
-// Pickup lockers: compartments with their orders, what waits and what is overdue. Read defensively: a
-// gateway without the lockers route (404) or with another shape shows "no lockers data".
-import { get, storePath } from "./api.js";
-import { ago, badge, clear, coalesce, h } from "./dom.js";
+// Pickup lockers: compartments with their orders, what waits and what is overdue, pickup-code lockouts
+// with a button to lift them. Read defensively: a gateway without the lockers route (404) or with
+// another shape shows "no lockers data".
+import { get, post, storePath } from "./api.js";
+import { ago, badge, button, clear, coalesce, h } from "./dom.js";
 import { t } from "./i18n.js";
 
-const LIVE_TYPES = new Set(["orders", "lockers"]);
+// A lockout starting or lifted comes as an alert (locker.code_lockout:…); a session's comes with none.
+const LIVE_TYPES = new Set(["orders", "lockers", "alert"]);
 
 function orderState(state) {
   const label = t("order." + state);
@@ -23,6 +25,11 @@ export function normalize(body) {
     lockers: lockers.map((locker) => ({
       id: String(locker.id ?? locker.locker ?? "?"),
       free: typeof locker.free === "number" ? locker.free : null,
+      lockouts: asList(locker.lockouts).map((lockout) => ({
+        scope: String(lockout.scope ?? ""),
+        what: lockout.what ?? null,
+        until: lockout.until ?? null,
+      })),
       compartments: asList(locker.compartments).map((c) => ({
         id: String(c.compartment ?? c.id ?? "?"),
         door: c.door_number ?? null,
@@ -40,6 +47,39 @@ export function normalize(body) {
 
 export function createLockers(root, store) {
   let data = null;
+  let notice = "";
+
+  async function lift(locker) {
+    notice = "";
+    try {
+      await post(storePath(store, `/lockers/${encodeURIComponent(locker.id)}/lockouts/lift`));
+    } catch (error) {
+      notice = error.message;
+    }
+    await load();
+  }
+
+  /** Who is locked out of pickups by code at this bank, and the button that lets them in again. */
+  function lockouts(locker) {
+    if (!locker.lockouts.length) return null;
+    const bank = locker.lockouts.some((lockout) => lockout.scope === "bank");
+    const sessions = locker.lockouts.filter((lockout) => lockout.scope === "source").length;
+    const orders = locker.lockouts.filter((lockout) => lockout.scope === "order").map((lockout) => lockout.what);
+    const parts = [];
+    if (bank) parts.push(t("lockers.lockedBank"));
+    if (sessions) parts.push(t("lockers.lockedSessions", { n: sessions }));
+    if (orders.length) parts.push(t("lockers.lockedOrders", { orders: orders.join(", ") }));
+    const until = locker.lockouts.map((lockout) => lockout.until).filter(Boolean).sort().pop();
+    return h(
+      "p",
+      { class: "lockouts", "data-lockouts": locker.id },
+      badge(t("lockers.lockout"), bank ? "bad" : "warn"),
+      " ",
+      parts.join(" · "),
+      until ? ` · ${t("lockers.until", { time: new Date(until).toLocaleTimeString() })} ` : " ",
+      button(t("lockers.lift"), () => lift(locker), { "data-action": "lift-lockout" }),
+    );
+  }
 
   function compartment(c) {
     const classes = ["compartment"];
@@ -70,9 +110,11 @@ export function createLockers(root, store) {
         badge(t("lockers.waiting", { n: data.waiting }), ""),
         " ",
         badge(t("lockers.overdue", { n: data.overdue.length }), data.overdue.length ? "bad" : "")),
+      notice ? h("p", { class: "error" }, notice) : "",
       ...data.lockers.map((locker) =>
         h("div", { class: "locker", "data-locker": locker.id },
           h("h3", {}, locker.id, locker.free === null ? "" : ` · ${t("lockers.free", { n: locker.free })}`),
+          lockouts(locker),
           h("ul", { class: "compartments" }, locker.compartments.map(compartment)))),
     );
   }

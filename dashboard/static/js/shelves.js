@@ -38,7 +38,22 @@ export function createShelves(root, store, { onLatency } = {}) {
     return h("div", { class: "tabs", role: "tablist" }, buttons);
   }
 
-  function slotShape(slot) {
+  /** Whether the slot's state changed after the picture under it was taken. */
+  function changedSincePicture(slot, shot) {
+    return Boolean(shot && slot.updated_at && Date.parse(slot.updated_at) > Date.parse(shot.takenAt));
+  }
+
+  function slotClass(slot, shot) {
+    return [
+      "slot",
+      `state-${slot.state}`,
+      slot.stale ? "stale" : "",
+      slot.id === selected ? "selected" : "",
+      changedSincePicture(slot, shot) ? "newer-than-picture" : "",
+    ].filter(Boolean).join(" ");
+  }
+
+  function slotShape(slot, shot) {
     const points = slot.polygon.map(([x, y]) => `${x},${y}`).join(" ");
     const xs = slot.polygon.map((p) => p[0]);
     const ys = slot.polygon.map((p) => p[1]);
@@ -48,7 +63,7 @@ export function createShelves(root, store, { onLatency } = {}) {
     const group = svg(
       "g",
       {
-        class: `slot state-${slot.state}${slot.stale ? " stale" : ""}${slot.id === selected ? " selected" : ""}`,
+        class: slotClass(slot, shot),
         "data-slot": slot.id,
         "data-state": slot.state,
         tabindex: "0",
@@ -59,7 +74,8 @@ export function createShelves(root, store, { onLatency } = {}) {
       },
       svg("title", {}, `${slot.name || slot.gtin} · ${t("state." + slot.state)}`),
       svg("polygon", { points }),
-      svg("text", { class: "slot-id", x: Math.min(...xs) + 8, y: Math.min(...ys) + 22 }, slot.id),
+      // The annotated snapshot labels its slots itself: a second label on top made both unreadable.
+      shot ? "" : svg("text", { class: "slot-id", x: Math.min(...xs) + 8, y: Math.min(...ys) + 22 }, slot.id),
       label,
     );
     refreshLabel(group, slot);
@@ -98,7 +114,7 @@ export function createShelves(root, store, { onLatency } = {}) {
         "data-camera": cam.id,
       },
       picture,
-      cameraSlots(cam.id).map(slotShape),
+      cameraSlots(cam.id).map((slot) => slotShape(slot, shot)),
     );
   }
 
@@ -125,10 +141,19 @@ export function createShelves(root, store, { onLatency } = {}) {
     }
     const cam = plan.cameras.find((c) => c.id === camera) || plan.cameras[0];
     camera = cam.id;
-    const shot = snapshots.get(cam.id);
+    clear(root).append(tabs(), stage(cam), caption(cam.id), details());
+  }
+
+  function caption(cameraId) {
+    const shot = snapshots.get(cameraId);
     const taken = shot ? [t("shelves.snapshot"), " ", ago(shot.takenAt)] : "";
-    const caption = h("p", { class: "muted snapshot-age" }, taken);
-    clear(root).append(tabs(), stage(cam), caption, details());
+    return h("p", { class: "muted snapshot-age" }, taken, newerNote(cameraId, shot));
+  }
+
+  /** The picture is taken every minute or so; slots are live: say how many moved on since the picture. */
+  function newerNote(cameraId, shot) {
+    const newer = cameraSlots(cameraId).filter((slot) => changedSincePicture(slot, shot)).length;
+    return newer ? h("span", { class: "newer-note" }, " · ", t("shelves.newerThanPicture", { n: newer })) : "";
   }
 
   function showDetails(slotId) {
@@ -188,10 +213,12 @@ export function createShelves(root, store, { onLatency } = {}) {
     });
     const group = root.querySelector(`g.slot[data-slot="${CSS.escape(data.slot)}"]`);
     if (group) {
-      group.setAttribute("class", `slot state-${slot.state}${slot.stale ? " stale" : ""}`);
+      group.setAttribute("class", slotClass(slot, snapshots.get(data.camera)));
       group.dataset.state = slot.state;
       group.querySelector("title").textContent = `${slot.name || slot.gtin} · ${t("state." + slot.state)}`;
       refreshLabel(group, slot);
+      const note = root.querySelector(".snapshot-age");
+      if (note && data.camera === camera) note.replaceWith(caption(camera));
       refreshSnapshot();
     }
     const cameraTab = root.querySelector(`.tab[data-camera="${CSS.escape(data.camera)}"]`);

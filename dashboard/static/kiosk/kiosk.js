@@ -7,6 +7,9 @@
   const MIN_DIGITS = 6;
   const MAX_DIGITS = 8;
   const RESET_AFTER_MS = 20000;
+  // Wrong codes lock one customer's visit, not the locker bank. A pause this long (or a door opened)
+  // starts a new visit, so the next customer is not locked out by the one before.
+  const VISIT_IDLE_MS = 90000;
 
   const TEXT = {
     en: {
@@ -94,6 +97,8 @@
     message: null, // {key, params, tone, sub}: kept so a language switch re-renders it
     resetTimer: null,
     lockoutMinutes: 15, // the store's setting, from the key check
+    visit: null, // this customer's visit id, sent as `session` with each code
+    lastInput: 0,
   };
 
   function initialLanguage() {
@@ -204,7 +209,23 @@
     el("open").disabled = state.busy || state.code.length < MIN_DIGITS;
   }
 
+  function touch() {
+    const now = Date.now();
+    if (now - state.lastInput > VISIT_IDLE_MS) state.visit = null;
+    state.lastInput = now;
+  }
+
+  function visitId() {
+    if (!state.visit) {
+      const bytes = new Uint8Array(12);
+      window.crypto.getRandomValues(bytes);
+      state.visit = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    return state.visit;
+  }
+
   function press(digit) {
+    touch();
     if (state.busy || state.code.length >= MAX_DIGITS) return;
     if (state.message && state.message.tone === "ok") clearMessage();
     state.code += digit;
@@ -259,13 +280,15 @@
       return;
     }
     const code = state.code;
+    touch();
+    const session = visitId();
     state.busy = true;
     renderCode();
     try {
       const response = await fetch(api + "/pickup", {
         method: "POST",
         headers: Object.assign({ "Content-Type": "application/json" }, authHeaders(key)),
-        body: JSON.stringify({ code: code }),
+        body: JSON.stringify({ code: code, session: session }),
         cache: "no-store",
       });
       const body = await readJson(response);
@@ -281,6 +304,7 @@
 
   function handleAnswer(response, body) {
     if (response.ok) {
+      state.visit = null; // served: whoever comes next starts afresh
       const door = body.door_number ?? body.door ?? body.compartment ?? "";
       setMessage("door_open", { door: door }, "ok", "take_and_close");
       return;

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from smartstore.gateway.api.deps import AlertManager, RuntimeDep, SessionDep, StoreAlertsReader, check_store
+from smartstore.gateway.api.deps import (
+    AlertManager,
+    Offset,
+    RowId,
+    RuntimeDep,
+    SessionDep,
+    StoreAlertsReader,
+    check_store,
+)
 from smartstore.gateway.api.errors import ApiError, ErrorResponse
 from smartstore.gateway.api.schemas import MAX_PAGE, AlertPublic, AlertState, Page
 from smartstore.gateway.db.models import Alert
@@ -50,7 +58,7 @@ def list_alerts(
     session: SessionDep,
     state: Annotated[list[AlertState] | None, Query(description="Only these states (repeatable).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[AlertPublic]:
     conditions = [Alert.store_id == scope.store_id]
     if state:
@@ -83,7 +91,7 @@ def _alert_for(session: Session, runtime: GatewayRuntime, principal: Principal, 
     summary="Acknowledge an open alert (again: no change)",
 )
 def acknowledge(
-    principal: AlertManager, runtime: RuntimeDep, session: SessionDep, alert_id: int
+    principal: AlertManager, runtime: RuntimeDep, session: SessionDep, alert_id: RowId
 ) -> AlertPublic:
     alert = _alert_for(session, runtime, principal, alert_id)
     if alert.state == "cleared":
@@ -106,7 +114,7 @@ def acknowledge(
     responses=_ERRORS,
     summary="Clear an open or acknowledged alert (again: no change)",
 )
-def clear(principal: AlertManager, runtime: RuntimeDep, session: SessionDep, alert_id: int) -> AlertPublic:
+def clear(principal: AlertManager, runtime: RuntimeDep, session: SessionDep, alert_id: RowId) -> AlertPublic:
     alert = _alert_for(session, runtime, principal, alert_id)
     if alert.state == "cleared":
         return to_alert_public(alert)

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from smartstore.gateway.api.deps import InventoryReader, RuntimeDep, SessionDep, StoreInventoryReader
+from smartstore.gateway.api.deps import (
+    DB_INT_MAX,
+    InventoryReader,
+    Offset,
+    RuntimeDep,
+    SessionDep,
+    StoreInventoryReader,
+)
 from smartstore.gateway.api.errors import ApiError
 from smartstore.gateway.api.schemas import (
     MAX_PAGE,
@@ -98,11 +105,13 @@ def list_inventory(
     zone_area: Annotated[
         Area | None, Query(description="Only products counted in a zone of this area.")
     ] = None,
-    min_atp: Annotated[int | None, Query(ge=0, description="Minimum available-to-promise.")] = None,
+    min_atp: Annotated[
+        int | None, Query(ge=0, le=DB_INT_MAX, description="Minimum available-to-promise.")
+    ] = None,
     sort: SortKey = "gtin",
     order: Literal["asc", "desc"] = "asc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[InventoryPublic]:
     zones = [zone.id for zone in scope.store.zones_in(zone_area)] if zone_area else None
     conditions = _filters(scope.store_id, zones, state, q, min_atp)

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
 from smartstore.gateway.api.errors import ApiError, ErrorResponse
-from smartstore.gateway.api.locker_schemas import PickupOpened, PickupRequest, ServiceRequest
+from smartstore.gateway.api.locker_schemas import LockoutsLifted, PickupOpened, PickupRequest, ServiceRequest
 from smartstore.gateway.api.routes.pickup_orders import NO_STORE, LockerManager, order_error, publish, who
 from smartstore.gateway.db.lockers import PickupOrder
 from smartstore.gateway.db.util import begin_write, utc_now
 from smartstore.gateway.lockers import domain
-from smartstore.gateway.lockers.code_entry import PickupAttempt, PickupResult, pickup_with_code
-from smartstore.gateway.lockers.compartments import set_service
+from smartstore.gateway.lockers.code_entry import PickupAttempt, PickupResult, lift_lockouts, pickup_with_code
+from smartstore.gateway.lockers.compartments import offline_lockers, set_service
 from smartstore.gateway.lockers.lifecycle import OrderError, Outcome
 from smartstore.gateway.lockers.view_models import CompartmentView, LockersOverview
 from smartstore.gateway.lockers.views import locker_overview
@@ -33,7 +33,7 @@ LockerId = Annotated[str, Path(max_length=64, description="Locker bank id, as in
 # Refusals of a code: HTTP status, error code, message for people (the kiosk shows its own words).
 _REFUSALS: dict[PickupResult, tuple[int, str, str]] = {
     PickupResult.WRONG: (401, "code_not_recognised", "code not recognised"),
-    PickupResult.LOCKED: (423, "locked", "too many wrong codes; this locker is locked for a while"),
+    PickupResult.LOCKED: (423, "locked", "too many wrong codes; try again later or ask staff"),
     PickupResult.NOT_READY: (409, "order_not_ready", "the order is not in the locker yet"),
     PickupResult.USED: (409, "code_already_used", "this code has already opened its door"),
     PickupResult.EXPIRED: (410, "code_expired", "the order was not collected in time"),
@@ -92,8 +92,9 @@ def pickup(
     scope: KioskScope, runtime: RuntimeDep, session: SessionDep, locker: LockerId, body: PickupRequest
 ) -> JSONResponse:
     link = runtime.lockers
-    if link is None or not link.connected:
+    if link is None or not link.connected or locker in offline_lockers(session, scope.store_id):
         raise ApiError(503, "locker_offline", "the locker cannot be reached from here; use its keypad")
+    session.rollback()  # end the read transaction of that look before the code check
     try:
         attempt = pickup_with_code(
             session,
@@ -104,12 +105,14 @@ def pickup(
             at=utc_now(),
             secret=link.secret,
             order_hint=body.order,
+            source=f"{scope.principal.prefix}:{body.session}" if body.session else None,
         )
     except OrderError as error:
         session.rollback()
         raise order_error(error) from None
     session.commit()
     if attempt.result is not PickupResult.OPENED:
+        runtime.metrics.pickup_code_refusals.labels(result=attempt.result.value).inc()
         publish(runtime, Outcome(None, attempt.events, attempt.lockers))
         return _refusal(attempt)
     assert attempt.order is not None
@@ -160,3 +163,22 @@ def service_compartment(
     logger.info("%s set %s/%s: %s", who(scope), locker, compartment, body.model_dump(exclude_none=True))
     publish(runtime, Outcome(None, [("lockers", scope.store_id, view)]))
     return view
+
+
+@router.post(
+    "/stores/{store}/lockers/{locker}/lockouts/lift",
+    response_model=LockoutsLifted,
+    responses={403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+    summary="Lift every pickup-code lockout of a locker bank (the bank, sessions, orders); audited",
+)
+def lift_locker_lockouts(
+    scope: LockerManager, runtime: RuntimeDep, session: SessionDep, locker: LockerId
+) -> LockoutsLifted:
+    try:
+        lifted = lift_lockouts(session, scope.store, locker, by=who(scope), at=utc_now())
+    except OrderError as error:
+        session.rollback()
+        raise order_error(error) from None
+    session.commit()
+    publish(runtime, Outcome(None, lifted.events))
+    return LockoutsLifted(locker=locker, lifted=lifted.lifted)

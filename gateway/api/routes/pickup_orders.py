@@ -203,7 +203,10 @@ def pick_pickup_order(
 @router.post(
     "/stores/{store}/pickup-orders/{order}/load",
     response_model=LoadResult,
-    responses={**_ERRORS, 503: {"model": ErrorResponse, "description": "No link to the lockers."}},
+    responses={
+        **_ERRORS,
+        503: {"model": ErrorResponse, "description": "`locker_offline`: the bank or the link is down."},
+    },
     summary="Put the order into the best-fit free compartment, open it, and issue the pickup code (once)",
 )
 def load_pickup_order(
@@ -215,7 +218,7 @@ def load_pickup_order(
 ) -> JSONResponse:
     link = runtime.lockers
     if link is None or not link.connected:
-        raise ApiError(503, "locker_link_down", "the gateway has no link to the lockers; try again shortly")
+        raise ApiError(503, "locker_offline", "the gateway has no link to the lockers; try again shortly")
     try:
         loading = load_order(
             session,

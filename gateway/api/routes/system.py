@@ -1,7 +1,8 @@
 """`/healthz` and `/metrics`: no key needed, so probes and Prometheus can scrape without secrets.
 
-Neither exposes store data: health says whether the database and broker are reachable, metrics are
-counters and histograms whose labels are route templates, message kinds and rejection reasons.
+Neither exposes store data: health says whether the database and broker are reachable (and which stores
+are served, but only to a caller presenting a valid key), metrics are counters and histograms whose labels
+are route templates, message kinds and rejection reasons.
 """
 
 from __future__ import annotations
@@ -9,14 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from smartstore.gateway.api.deps import RuntimeDep
+from smartstore.gateway.api.deps import RuntimeDep, presented_key
 from smartstore.gateway.api.schemas import Health
 from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Principal, authenticate
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,18 @@ def database_reachable(runtime: GatewayRuntime) -> bool:
         logger.warning("health check: database unreachable", exc_info=True)
         return False
     return True
+
+
+def caller(runtime: GatewayRuntime, request: Request) -> Principal | None:
+    """The principal of a valid key, if the probe presented one; None otherwise (never an error)."""
+    presented = presented_key(request.headers)
+    if presented is None:
+        return None
+    try:
+        with runtime.sessions() as session:
+            return authenticate(session, presented)
+    except SQLAlchemyError:
+        return None  # database_reachable() reports it
 
 
 def mqtt_connected(runtime: GatewayRuntime) -> bool | None:
@@ -59,15 +74,16 @@ def mqtt_connected(runtime: GatewayRuntime) -> bool | None:
     responses={503: {"model": Health, "description": "Database unreachable or broker link down."}},
     summary="Liveness and readiness: database reachable, broker connected",
 )
-def healthz(runtime: RuntimeDep) -> JSONResponse:
+def healthz(runtime: RuntimeDep, request: Request) -> JSONResponse:
     database = database_reachable(runtime)
+    principal = caller(runtime, request) if database else None
     mqtt = mqtt_connected(runtime)
     healthy = database and mqtt is not False
     health = Health(
         status="ok" if healthy else "degraded",
         database=database,
         mqtt=mqtt,
-        stores=sorted(runtime.stores),
+        stores=None if principal is None else sorted(filter(principal.can_access, runtime.stores)),
         sse_clients=runtime.bus.subscriber_count,
     )
     return JSONResponse(health.model_dump(), status_code=200 if healthy else 503)

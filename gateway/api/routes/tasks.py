@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.api.dashboard_schemas import TaskList, TaskPublic, TaskStateName
-from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreDashboardReader, TaskManager, check_store
+from smartstore.gateway.api.deps import (
+    RowId,
+    RuntimeDep,
+    SessionDep,
+    StoreDashboardReader,
+    TaskManager,
+    check_store,
+)
 from smartstore.gateway.api.errors import ApiError, ErrorResponse
 from smartstore.gateway.db.restock import RestockTask
 from smartstore.gateway.db.util import utc_now
@@ -76,7 +83,9 @@ def _step(
     responses=_ERRORS,
     summary="A manager takes an open task on (again: no change)",
 )
-def acknowledge(principal: TaskManager, runtime: RuntimeDep, session: SessionDep, task_id: int) -> TaskPublic:
+def acknowledge(
+    principal: TaskManager, runtime: RuntimeDep, session: SessionDep, task_id: RowId
+) -> TaskPublic:
     return _step(session, runtime, principal, task_id, acknowledge_task)
 
 
@@ -86,5 +95,5 @@ def acknowledge(principal: TaskManager, runtime: RuntimeDep, session: SessionDep
     responses=_ERRORS,
     summary="An associate says the slot is refilled; the camera closes the task when it agrees",
 )
-def resolve(principal: TaskManager, runtime: RuntimeDep, session: SessionDep, task_id: int) -> TaskPublic:
+def resolve(principal: TaskManager, runtime: RuntimeDep, session: SessionDep, task_id: RowId) -> TaskPublic:
     return _step(session, runtime, principal, task_id, resolve_task)

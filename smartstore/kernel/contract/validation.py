@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -13,9 +15,16 @@ from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract.topics import Channel, Kind, SignalType, TelemetryType, Topic, TopicError
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
-MAX_IMAGE_BYTES = 16 * 1024 * 1024
+# The shipped broker refuses larger messages (deploy/mosquitto/mosquitto.conf message_size_limit).
+MAX_IMAGE_BYTES = 4 * 1024 * 1024
 JPEG_MAGIC = b"\xff\xd8\xff"
 BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+# What a JSON text must contain for a value the databases refuse to be possible: an escaped NUL, a
+# non-finite number (NaN, Infinity, or an exponent of 3 digits, which may overflow to inf), or an
+# integer of 10+ digits. Cheap to search; only a hit pays for walking the payload (storage_problem).
+_MAYBE_UNSTORABLE = re.compile(rb"\\u0000|NaN|Infinity|[eE][+]?[0-9]{3}|(?<![\w\".])[0-9]{10}")
 
 
 class RejectReason(StrEnum):
@@ -134,3 +143,45 @@ def _classify(raw: bytes, error: ValidationError) -> Rejected:
 def decode_as(model: type[BaseModelT], raw: bytes) -> BaseModelT:
     """Strict decode for trusted paths (tests, tools); raises ValidationError."""
     return model.model_validate_json(raw)
+
+
+def storage_problem(raw: bytes, payload: BaseModel) -> str | None:
+    """What in a valid payload a database would refuse, as 'location: problem'; None if nothing.
+
+    PostgreSQL refuses NUL in text and NaN / Infinity in JSON, and integers beyond their column's
+    width: checked here, before the batch, so that one such message cannot fail a whole transaction.
+    Integers are held to 32 bits but `seq` (64) and values inside free-form maps (JSON).
+    """
+    if _MAYBE_UNSTORABLE.search(raw) is None:
+        return None
+    return _walk(payload, "", INT32_MAX)
+
+
+def _walk(value: object, location: str, int_max: int) -> str | None:
+    if isinstance(value, str):
+        return f"{location or '(payload)'}: NUL character (not storable as text)" if "\x00" in value else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return f"{location}: {value} is out of range" if abs(value) > int_max else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{location}: {value} is not a finite number"
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            width = INT64_MAX if name == "seq" else int_max
+            found = _walk(getattr(value, name), f"{location}.{name}" if location else name, width)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _walk(key, f"{location}(key)", INT64_MAX) or _walk(item, f"{location}.{key}", INT64_MAX)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _walk(item, f"{location}.{index}", int_max)
+            if found is not None:
+                return found
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -86,7 +87,7 @@ def test_healthz_reports_database_and_broker_link(client: TestClient, api_runtim
         "status": "ok",
         "database": True,
         "mqtt": None,  # no consumer attached to this runtime
-        "stores": [BERLIN, HAMBURG],
+        "stores": None,  # store ids only to a caller with a key
         "sse_clients": 0,
     }
 
@@ -98,6 +99,13 @@ def test_healthz_reports_database_and_broker_link(client: TestClient, api_runtim
     assert (down.status_code, down.json()["status"], down.json()["mqtt"]) == (503, "degraded", False)
     Consumer.connected.set()
     assert client.get("/healthz").json()["mqtt"] is True
+
+
+def test_healthz_lists_store_ids_only_to_a_caller_with_a_key(client: TestClient, keys: Keys) -> None:
+    assert client.get("/healthz").json()["stores"] is None
+    assert client.get("/healthz", headers=auth("ssk_aaaaaaaa_" + "A" * 40)).json()["stores"] is None
+    assert client.get("/healthz", headers=auth(keys.admin)).json()["stores"] == [BERLIN, HAMBURG]
+    assert client.get("/healthz", headers={"X-API-Key": keys.hamburg_manager}).json()["stores"] == [HAMBURG]
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(
@@ -156,6 +164,18 @@ def test_openapi_docs_and_dashboard_are_served(client: TestClient) -> None:
     docs = client.get("/api/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+    # Offline: every asset the page loads comes from this server, none from a CDN.
+    assets = re.findall(r'(?:href|src)="([^"]+)"', docs.text)
+    assert assets
+    assert all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        assert client.get(url).status_code == 200, url
+    assert "SwaggerUIBundle" in client.get("/dashboard/vendor/swagger-ui-bundle.js").text
+    assert client.get("/dashboard/vendor/swagger-ui.LICENSE").status_code == 200
+    # "Authorize" offers the two ways the API reads a key, and every API operation asks for one.
+    assert set(schema.json()["components"]["securitySchemes"]) == {"bearer", "apiKeyHeader"}
+    assert movement["security"] == [{"bearer": []}, {"apiKeyHeader": []}]
+    assert "security" not in paths["/healthz"]["get"]
     page = client.get("/dashboard/")
     assert page.status_code == 200
     assert "Manager API key" in page.text
