@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
+import sys
+import threading
 from pathlib import Path
 
 import uvicorn
 
 from smartstore.gateway.config import GatewaySettings
 from smartstore.kernel.mqtt import MqttSettings
+from smartstore.kernel.shutdown import on_stop_signals
 
 logger = logging.getLogger(__name__)
 
@@ -47,26 +52,79 @@ def run(args: argparse.Namespace) -> int:
     from smartstore.gateway.runtime import GatewayRuntime
 
     settings = settings_from_args(args)
+    # The port first: a busy one is one line, before any database, secret or broker session is touched.
+    try:
+        listener = bind_http(settings.http_host, settings.http_port)
+    except OSError as error:
+        print(f"smartstore gateway: {http_bind_problem(settings, error)}", file=sys.stderr)
+        return 2
+    # uvicorn catches SIGINT/SIGTERM while it serves and raises them again once it stopped. With the
+    # default SIGTERM handler that second signal killed the process before ingest drained and its
+    # receiver process was joined, so the multiprocessing resource tracker reported the receiver's
+    # events as "10 leaked semaphore objects" at every stop of the demo (which stops with SIGTERM).
+    # These handlers only ask the server to stop (also when it has not started yet); the stop then
+    # runs to its end (bounded by SignalConsumer.stop's time-outs).
+    stopping = threading.Event()
+    servers: list[uvicorn.Server] = []
+
+    def request_stop() -> None:
+        stopping.set()
+        for server in servers:
+            server.should_exit = True
+
+    on_stop_signals(request_stop, "the gateway")
     if settings.db_url.startswith("sqlite:///") and not settings.db_url.startswith("sqlite:////"):
         Path(settings.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    runtime = GatewayRuntime.build(settings, services=True)
+    try:
+        runtime = GatewayRuntime.build(settings, services=True)
+    except BaseException:
+        listener.close()
+        raise
     try:
         sync_stores(runtime.sessions, runtime.stores)
         # Ingest and side services run before the API serves and stop after it stopped.
         with runtime.running():
             logger.info("gateway API on http://%s:%d", settings.http_host, settings.http_port)
-            uvicorn.run(
-                create_app(runtime),
-                host=settings.http_host,
-                port=settings.http_port,
-                log_level="warning",
-                access_log=False,
-                # Open SSE streams never end by themselves; don't let them hold Ctrl-C forever.
-                timeout_graceful_shutdown=3,
-                # Beyond this uvicorn answers 503 itself; body, time and rate limits are the API's (ApiGuard).
-                limit_concurrency=settings.api.max_connections,
-                h11_max_incomplete_event_size=16 * 1024,  # request line and headers
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(runtime),
+                    log_level="warning",
+                    access_log=False,
+                    # Open SSE streams never end by themselves; don't let them hold Ctrl-C forever.
+                    timeout_graceful_shutdown=3,
+                    # Beyond this uvicorn answers 503 itself; body, time and rate limits are the API's.
+                    limit_concurrency=settings.api.max_connections,
+                    h11_max_incomplete_event_size=16 * 1024,  # request line and headers
+                )
             )
+            servers.append(server)
+            server.should_exit = stopping.is_set()
+            server.run(sockets=[listener])
     finally:
+        listener.close()
         runtime.engine.dispose()
     return 0
+
+
+def bind_http(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound the way uvicorn binds it (uvicorn then serves on it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # A port left in TIME_WAIT by a previous run is free; one with a listener is not.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
+def http_bind_problem(settings: GatewaySettings, error: OSError) -> str:
+    where = f"{settings.http_host}:{settings.http_port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"{where} (the HTTP API) is already in use, perhaps by another gateway or demo; "
+            "choose another with --port or SMARTSTORE_HTTP_PORT"
+        )
+    return f"cannot listen on {where} (the HTTP API): {error.strerror or error}; see --host and --port"

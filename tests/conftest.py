@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from smartstore.launcher.broker import free_port, wait_for_listener
 
 REQUIRE_SERVICES = os.environ.get("SMARTSTORE_REQUIRE_SERVICES") == "1"
 PG_URL = os.environ.get("SMARTSTORE_TEST_PG")
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -131,3 +133,15 @@ def links() -> Iterator[list[MqttLink]]:
     yield started
     for link in started:
         link.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield browser
+        browser.close()

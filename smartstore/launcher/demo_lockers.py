@@ -47,8 +47,9 @@ def locker_lines(
         f"   curl -s -X POST {manager} $S/pickup-orders/$ORDER/pick; echo",
         f"   CODE=$(curl -s -X POST {manager} $S/pickup-orders/$ORDER/load | {field.format('code')}); "
         "echo code $CODE",
-        "   # the customer: kiosk page (kiosk key above) -> type the code -> 'Door N is open'",
-        f"   #   {base}/kiosk/{store.store.id}/{locker}",
+        "   # the customer: kiosk page -> type the code -> 'Door N is open'; #setup asks staff for the",
+        "   # kiosk key above once (later: hold the screen's top-left corner 3 s)",
+        f"   #   {base}/kiosk/{store.store.id}/{locker}#setup",
         "   # ... or the locker's own keypad, checked by the edge even with the gateway down:",
         f"   #   smartstore locker keypad --store {store_file} --locker {locker} "
         f"--mqtt-url {mqtt_url} --mqtt-protocol {protocol} $CODE",

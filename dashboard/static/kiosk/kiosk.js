@@ -10,6 +10,9 @@
   // Wrong codes lock one customer's visit, not the locker bank. A pause this long (or a door opened)
   // starts a new visit, so the next customer is not locked out by the one before.
   const VISIT_IDLE_MS = 90000;
+  // Key settings are for staff: a 3 s press on the top-left corner, or the page opened with #setup.
+  const STAFF_HOLD_MS = 3000;
+  const SETUP_HASH = "#setup";
 
   const TEXT = {
     en: {
@@ -17,7 +20,8 @@
       enter_code: "Enter your pickup code",
       open: "Open",
       delete: "Delete",
-      settings: "Kiosk key",
+      setup_needed: "This kiosk is not set up yet",
+      setup_staff: "Staff: hold the top-left corner for 3 seconds to enter the kiosk key.",
       not_set_up: "This kiosk is not set up",
       key_help: "Staff: enter the kiosk key for this locker bank.",
       kiosk_key: "Kiosk key",
@@ -52,7 +56,8 @@
       enter_code: "请输入取件码",
       open: "开门",
       delete: "删除",
-      settings: "终端密钥",
+      setup_needed: "此自助终端尚未设置",
+      setup_staff: "店员：长按左上角 3 秒即可输入终端密钥。",
       not_set_up: "此自助终端尚未设置",
       key_help: "店员：请输入此智能柜的终端密钥。",
       kiosk_key: "终端密钥",
@@ -118,28 +123,34 @@
     document.querySelectorAll("[data-i18n]").forEach((node) => {
       node.textContent = t(node.dataset.i18n);
     });
-    document.querySelectorAll("[data-i18n-title]").forEach((node) => {
-      node.title = t(node.dataset.i18nTitle);
-    });
     el("lang").textContent = t("lang_other");
     renderMessage();
   }
 
   // --- screens -------------------------------------------------------------------------------------
 
+  function showOnly(id) {
+    for (const screen of ["setup-screen", "key-screen", "pickup-screen"]) el(screen).hidden = screen !== id;
+  }
+
+  // What a customer sees while no key is set (or the key was refused): no ids, no form, no button.
+  function showSetupScreen(reasonKey) {
+    showOnly("setup-screen");
+    el("where").hidden = true;
+    el("setup-reason").textContent = reasonKey ? t(reasonKey) : "";
+    el("setup-reason").dataset.key = reasonKey || "";
+  }
+
   function showKeyScreen(errorKey) {
-    el("pickup-screen").hidden = true;
-    el("key-screen").hidden = false;
+    showOnly("key-screen");
     el("key-error").textContent = errorKey ? t(errorKey) : "";
     el("key-error").dataset.key = errorKey || "";
     el("key-input").value = "";
-    el("key-cancel").hidden = !window.localStorage.getItem(KEY_STORAGE);
     el("key-input").focus();
   }
 
   function showPickupScreen() {
-    el("key-screen").hidden = true;
-    el("pickup-screen").hidden = false;
+    showOnly("pickup-screen");
     renderCode();
   }
 
@@ -160,12 +171,11 @@
   }
 
   async function start() {
-    el("locker-name").textContent = locker;
-    el("store-name").textContent = store;
     applyLanguage();
     const key = window.localStorage.getItem(KEY_STORAGE);
     if (!key) {
-      showKeyScreen(null);
+      if (window.location.hash === SETUP_HASH) showKeyScreen(null);
+      else showSetupScreen(null);
       return;
     }
     const checked = await checkKey(key);
@@ -177,14 +187,24 @@
       setMessage("offline", {}, "bad");
     } else {
       window.localStorage.removeItem(KEY_STORAGE);
-      showKeyScreen(checked.errorKey);
+      showSetupScreen(checked.errorKey);
     }
   }
 
   function showHello(body) {
     if (body && typeof body.lockout_minutes === "number") state.lockoutMinutes = body.lockout_minutes;
-    if (body && body.store_name) el("store-name").textContent = body.store_name;
-    if (body && body.locker_name) el("locker-name").textContent = body.locker_name;
+    el("store-name").textContent = (body && (body.store_name || body.store)) || "";
+    el("locker-name").textContent = (body && (body.locker_name || body.locker)) || "";
+    el("where").hidden = false;
+  }
+
+  function leaveKeyScreen() {
+    // Drop #setup, so that a reload (or the next customer) does not land on the key form again.
+    if (window.location.hash === SETUP_HASH) {
+      window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+    if (window.localStorage.getItem(KEY_STORAGE)) showPickupScreen();
+    else showSetupScreen(null);
   }
 
   async function saveKey(event) {
@@ -199,7 +219,7 @@
     }
     window.localStorage.setItem(KEY_STORAGE, key);
     showHello(checked.body);
-    showPickupScreen();
+    leaveKeyScreen();
   }
 
   // --- code entry ----------------------------------------------------------------------------------
@@ -276,7 +296,7 @@
     }
     const key = window.localStorage.getItem(KEY_STORAGE);
     if (!key) {
-      showKeyScreen(null);
+      showSetupScreen(null);
       return;
     }
     const code = state.code;
@@ -313,11 +333,11 @@
     const extra = errorFields(body);
     if (code === "missing_api_key" || code === "invalid_api_key") {
       window.localStorage.removeItem(KEY_STORAGE);
-      showKeyScreen("key_rejected");
+      showSetupScreen("key_rejected");
       return;
     }
     if (response.status === 403) {
-      showKeyScreen("key_not_kiosk");
+      showSetupScreen("key_not_kiosk");
       return;
     }
     if (code === "locked" || response.status === 423 || response.status === 429) {
@@ -400,11 +420,27 @@
     state.lang = state.lang === "en" ? "zh-CN" : "en";
     window.localStorage.setItem(LANG_STORAGE, state.lang);
     applyLanguage();
-    const keyError = el("key-error").dataset.key;
-    if (keyError) el("key-error").textContent = t(keyError);
+    for (const id of ["key-error", "setup-reason"]) {
+      const errorKey = el(id).dataset.key;
+      if (errorKey) el(id).textContent = t(errorKey);
+    }
   });
-  el("settings").addEventListener("click", () => showKeyScreen(null));
-  el("key-cancel").addEventListener("click", showPickupScreen);
+  el("key-cancel").addEventListener("click", leaveKeyScreen);
+  window.addEventListener("hashchange", () => {
+    if (window.location.hash === SETUP_HASH) showKeyScreen(null);
+  });
+  // The staff gesture: a press held STAFF_HOLD_MS on the corner; lifting or sliding off cancels it.
+  let holdTimer = null;
+  const release = () => window.clearTimeout(holdTimer);
+  el("staff-corner").addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    release();
+    holdTimer = window.setTimeout(() => showKeyScreen(null), STAFF_HOLD_MS);
+  });
+  for (const name of ["pointerup", "pointerleave", "pointercancel"]) {
+    el("staff-corner").addEventListener(name, release);
+  }
+  el("staff-corner").addEventListener("contextmenu", (event) => event.preventDefault());
   // A USB keypad or a QR scanner acting as a keyboard types digits and Enter.
   document.addEventListener("keydown", (event) => {
     if (el("pickup-screen").hidden || event.target === el("key-input")) return;

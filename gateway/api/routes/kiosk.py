@@ -19,7 +19,14 @@ logger = logging.getLogger(__name__)
 
 # Package data of smartstore.dashboard, found without importing the dashboard as code.
 KIOSK_DIR = Path(str(files("smartstore.dashboard") / "static" / "kiosk"))
-ASSETS = {"kiosk.js": "text/javascript", "kiosk.css": "text/css"}
+VENDOR_DIR = KIOSK_DIR.parent / "vendor"
+# name -> (folder, media type). The fonts: a subset of Noto Sans SC with the kiosk's Chinese strings.
+ASSETS = {
+    "kiosk.js": (KIOSK_DIR, "text/javascript"),
+    "kiosk.css": (KIOSK_DIR, "text/css"),
+    "noto-sans-sc-kiosk-400.woff": (VENDOR_DIR, "font/woff"),
+    "noto-sans-sc-kiosk-700.woff": (VENDOR_DIR, "font/woff"),
+}
 # The page and its code change with releases only; a kiosk must still pick them up after one.
 NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -29,8 +36,8 @@ KioskScope = Annotated[StoreScope, Depends(require_store(Permission.PICKUP_WITH_
 LockerId = Annotated[str, PathParam(max_length=64, description="Locker bank id, as in the store file.")]
 
 
-def _file(name: str, media_type: str) -> FileResponse:
-    path = KIOSK_DIR / name
+def _file(name: str, media_type: str, folder: Path = KIOSK_DIR) -> FileResponse:
+    path = folder / name
     if not path.is_file():
         logger.error("kiosk file %s is missing", path)
         raise ApiError(404, "not_found", "the kiosk page is not installed")
@@ -40,10 +47,11 @@ def _file(name: str, media_type: str) -> FileResponse:
 # Declared before the page route: `/kiosk/assets/kiosk.js` must not be read as store "assets".
 @router.get("/kiosk/assets/{name}")
 def kiosk_asset(name: str) -> FileResponse:
-    media_type = ASSETS.get(name)
-    if media_type is None:
+    asset = ASSETS.get(name)
+    if asset is None:
         raise ApiError(404, "not_found", f"no kiosk file {name!r}")
-    return _file(name, media_type)
+    folder, media_type = asset
+    return _file(name, media_type, folder)
 
 
 @router.get("/kiosk/{store}/{locker}")
