@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     create = actions.add_parser("create", parents=[common], help="create a key and print it once")
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--name", required=True, help="who or what uses the key")
-    create.add_argument("--store", help="limit the key to this store")
+    create.add_argument("--store", help="limit the key to this store (required for a kiosk key)")
     actions.add_parser("list", parents=[common], help="list keys (never their secrets)")
     revoke = actions.add_parser("revoke", parents=[common], help="revoke a key by its prefix")
     revoke.add_argument("prefix", help="the 8 characters after ssk_")
@@ -60,17 +60,25 @@ def run(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def provision_keys(db_url: str, names: Mapping[str, str], given: Mapping[str, str]) -> dict[str, str]:
-    """One key per role of `names` (role -> key name), its secret `given[role]` where set, else random.
+def provision_keys(
+    db_url: str,
+    names: Mapping[str, str],
+    given: Mapping[str, str],
+    stores: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """One key per role of `names` (role -> key name), its secret `given[role]` where set, else random,
+    bound to `stores[role]` where set (a kiosk key must be).
 
     Returns role -> plaintext key. The demo calls it before it starts the gateway on the same database;
-    a malformed given secret raises ApiKeyError (a ValueError).
+    a malformed given secret or a store-less kiosk key raises ApiKeyError (a ValueError).
     """
+    stores = stores or {}
     engine = make_engine(db_url)
     try:
         sessions = make_sessionmaker(engine)
         return {
-            role: create_api_key(sessions, role, name, key=given.get(role)) for role, name in names.items()
+            role: create_api_key(sessions, role, name, key=given.get(role), store_id=stores.get(role))
+            for role, name in names.items()
         }
     finally:
         engine.dispose()

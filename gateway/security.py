@@ -25,8 +25,9 @@ lockers: read, load, service   yes    yes      no          no
 lockers: pickup with a code    yes    no       no          yes
 =============================  =====  =======  ==========  =====
 
-A kiosk key may only enter pickup codes at its store's lockers. ``/healthz``, ``/metrics`` and the static
-dashboard need no key.
+A kiosk key may only enter pickup codes at its store's lockers, so it must be bound to one: creating a
+kiosk key without a store is refused, and one made before that rule (store-less) is refused at use (403).
+``/healthz``, ``/metrics`` and the static dashboard need no key.
 """
 
 from __future__ import annotations
@@ -119,7 +120,10 @@ class Principal:
         return permission in ROLE_PERMISSIONS[self.role]
 
     def can_access(self, store: str) -> bool:
-        return self.store_id is None or self.store_id == store
+        if self.store_id is None:
+            # A store-less kiosk key (made before kiosk keys had to name a store) opens no store's lockers.
+            return self.role is not Role.KIOSK
+        return self.store_id == store
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,10 @@ def create_api_key(
         raise ApiKeyError(f"unknown role {role!r}; choose one of {', '.join(Role)}") from None
     if not name.strip() or len(name) > 100:
         raise ApiKeyError("name must be 1 to 100 characters")
+    if role is Role.KIOSK and store_id is None:
+        raise ApiKeyError(
+            "a kiosk key must be bound to a store (--store STORE_ID): it opens that store's lockers"
+        )
     if store_id is not None:
         try:
             check_identifier(store_id, "store")

@@ -24,6 +24,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.topics import SignalType, TelemetryType
+from smartstore.kernel.mqtt import MqttSettings
 from smartstore.launcher.broker import free_port
 from smartstore.launcher.cli import COMMANDS, build_parser
 
@@ -152,10 +153,38 @@ def test_mosquitto_conf_requires_credentials_and_the_acl() -> None:
     assert (MOSQUITTO_DIR / "README.md").exists()
 
 
+def test_compose_usernames_are_the_acl_users_and_carry_the_store() -> None:
+    acl_users = set(re.findall(r"(?m)^user (\S+)$", (MOSQUITTO_DIR / "acl").read_text(encoding="utf-8")))
+    make_passwd = (MOSQUITTO_DIR / "make-passwd.sh").read_text(encoding="utf-8")
+    generator_env = SERVICES["mqtt-passwd"]["environment"]
+    for name in ("gateway", "edge", "sim"):
+        [url] = [
+            part.split("=", 1)[1] for part in SERVICES[name]["command"] if part.startswith("--mqtt-url=")
+        ]
+        username = MqttSettings(url=url).username
+        assert username is not None
+        assert username in acl_users, f"{name}: {username} has no block in the ACL"
+        if name != "gateway":  # the gateway's is the only credential that spans stores
+            assert username.startswith(f"{STORE}/"), username
+            assert generator_env[f"SMARTSTORE_MQTT_{name.upper()}_USER"] == username
+            assert f"{username}}}" in make_passwd  # make-passwd.sh's default, for use without compose
+
+
 # --- the shipped ACL, enforced by a real Mosquitto -----------------------------------------------
 
-PASSWORDS = {"gateway-1": "gw-secret-1", "edge-1": "edge-secret-1", "sim": "sim-secret-1"}
-DEVICES = {"reader-aisle-1": "r1-secret", "reader-aisle-2": "r2-secret", "cam-1l": "cam-secret"}
+OTHER = "store-hamburg-02"  # a second store on the same broker, with the same device ids
+EDGE = f"{STORE}/edge/edge-1"
+SIM = f"{STORE}/sim"
+PASSWORDS = {"gateway-1": "gw-secret-1", EDGE: "edge-secret-1", SIM: "sim-secret-1"}
+DEVICES = {
+    f"{STORE}/rfid/reader-aisle-1": "r1-secret",
+    f"{STORE}/rfid/reader-aisle-2": "r2-secret",
+    f"{STORE}/camera/cam-1l": "cam-secret",
+    f"{STORE}/locker/locker-1": "l1-secret",
+    f"{OTHER}/rfid/reader-aisle-1": "b-r1-secret",
+    f"{OTHER}/locker/locker-1": "b-l1-secret",
+}
+READER = f"{STORE}/rfid/reader-aisle-1"
 
 
 @dataclass
@@ -173,15 +202,15 @@ def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
     env = {
         **os.environ,
         "SMARTSTORE_MQTT_GATEWAY_PASSWORD": PASSWORDS["gateway-1"],
-        "SMARTSTORE_MQTT_EDGE_PASSWORD": PASSWORDS["edge-1"],
-        "SMARTSTORE_MQTT_SIM_PASSWORD": PASSWORDS["sim"],
+        "SMARTSTORE_MQTT_EDGE_PASSWORD": PASSWORDS[EDGE],
+        "SMARTSTORE_MQTT_SIM_PASSWORD": PASSWORDS[SIM],
         "SMARTSTORE_MQTT_DEVICE_PASSWORDS": " ".join(f"{d}:{p}" for d, p in DEVICES.items()),
     }
     made = subprocess.run(
         ["sh", str(MOSQUITTO_DIR / "make-passwd.sh"), str(passwd)], env=env, capture_output=True, timeout=30
     )
     assert made.returncode == 0, made.stderr
-    assert len(passwd.read_text().splitlines()) == 6
+    assert len(passwd.read_text().splitlines()) == len(PASSWORDS) + len(DEVICES)
     assert "gw-secret-1" not in passwd.read_text()  # hashed, not stored
     port = free_port()
     replacements = {
@@ -222,6 +251,7 @@ class Client:
         self.connack: ReasonCode | None = None
         self.connected = threading.Event()
         self.subscribed = threading.Event()
+        self.granted: list[ReasonCode] = []
         self.pubacks: dict[int, ReasonCode] = {}
         self.received: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
@@ -233,13 +263,19 @@ class Client:
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_subscribe = self._on_subscribe
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
     def _on_connect(self, _c: paho.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         self.connack = reason
         self.connected.set()
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: object, _mid: int, reasons: list[ReasonCode], _p: object
+    ) -> None:
+        self.granted = list(reasons)
+        self.subscribed.set()
 
     def _on_publish(self, _c: paho.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
         with self.lock:
@@ -254,9 +290,13 @@ class Client:
         assert self.connack is not None
         return self.connack
 
-    def subscribe(self, topic_filter: str) -> None:
+    def subscribe(self, topic_filter: str) -> ReasonCode:
+        """Subscribe at QoS 1 and return the broker's SUBACK reason code."""
+        self.subscribed.clear()
         self.client.subscribe(topic_filter, qos=1)
         assert self.subscribed.wait(5)
+        [granted] = self.granted
+        return granted
 
     def publish(self, topic: str, payload: bytes) -> ReasonCode:
         """Publish at QoS 1 and return the broker's PUBACK reason code."""
@@ -292,12 +332,12 @@ def connect(port: int, username: str | None, password: str | None = None) -> Cli
 
 def test_acl_fences_each_device_into_its_own_topics(secured_broker: SecuredBroker) -> None:
     port = secured_broker.port
-    edge = connect(port, "edge-1", PASSWORDS["edge-1"])
+    edge = connect(port, EDGE, PASSWORDS[EDGE])
     edge.subscribe(topics.device_data_filters(STORE)[0])
     gateway = connect(port, "gateway-1", PASSWORDS["gateway-1"])
     gateway.subscribe(topics.signals_filter())
-    reader = connect(port, "reader-aisle-1", DEVICES["reader-aisle-1"])
-    camera = connect(port, "cam-1l", DEVICES["cam-1l"])
+    reader = connect(port, READER, DEVICES[READER])
+    camera = connect(port, f"{STORE}/camera/cam-1l", DEVICES[f"{STORE}/camera/cam-1l"])
 
     own_reads = topics.rfid_reads(STORE, "reader-aisle-1")
     assert not reader.publish(own_reads, b"own-1").is_failure
@@ -328,9 +368,9 @@ def test_acl_fences_each_device_into_its_own_topics(secured_broker: SecuredBroke
 def test_anonymous_and_wrong_passwords_are_refused(secured_broker: SecuredBroker) -> None:
     anonymous = Client(secured_broker.port, None)
     assert anonymous.wait_connack().is_failure
-    wrong = Client(secured_broker.port, "reader-aisle-1", "guess")
+    wrong = Client(secured_broker.port, READER, "guess")
     assert wrong.wait_connack().is_failure
-    unknown = Client(secured_broker.port, "reader-aisle-9", "r1-secret")
+    unknown = Client(secured_broker.port, f"{STORE}/rfid/reader-aisle-9", "r1-secret")
     assert unknown.wait_connack().is_failure
     for client in (anonymous, wrong, unknown):
         client.client.loop_stop()
@@ -341,7 +381,7 @@ def test_devices_may_announce_themselves_with_a_last_will(secured_broker: Secure
     gateway.subscribe(topics.status_filter(STORE))
     status_topic = topics.status(STORE, topics.Kind.RFID, "reader-aisle-2")
     device = paho.Client(CallbackAPIVersion.VERSION2, client_id="reader-2", protocol=paho.MQTTv5)
-    device.username_pw_set("reader-aisle-2", DEVICES["reader-aisle-2"])
+    device.username_pw_set(f"{STORE}/rfid/reader-aisle-2", DEVICES[f"{STORE}/rfid/reader-aisle-2"])
     device.will_set(status_topic, b"offline", qos=1, retain=True)
     device.connect("127.0.0.1", secured_broker.port)
     device.loop_start()
@@ -352,3 +392,49 @@ def test_devices_may_announce_themselves_with_a_last_will(secured_broker: Secure
     sock.close()  # vanish without DISCONNECT: the broker publishes the Will to the gateway
     assert gateway.wait_for(b"offline") == [b"offline"]
     gateway.close()
+
+
+def test_each_credential_is_bound_to_its_store(secured_broker: SecuredBroker) -> None:
+    """Device ids repeat across stores; a credential of store A touches none of store B's topics.
+
+    Mosquitto 2.0 grants a wildcard SUBSCRIBE and checks read access on each delivery, so reads are
+    proven by what arrives: a marker sent after the forbidden message arrives alone.
+    """
+    port = secured_broker.port
+    edge = connect(port, EDGE, PASSWORDS[EDGE])
+    reader = connect(port, READER, DEVICES[READER])
+    locker_a = connect(port, f"{STORE}/locker/locker-1", DEVICES[f"{STORE}/locker/locker-1"])
+    locker_b = connect(port, f"{OTHER}/locker/locker-1", DEVICES[f"{OTHER}/locker/locker-1"])
+    reader_b = connect(port, f"{OTHER}/rfid/reader-aisle-1", DEVICES[f"{OTHER}/rfid/reader-aisle-1"])
+    gateway = connect(port, "gateway-1", PASSWORDS["gateway-1"])  # the one cross-store credential
+    gateway.subscribe("smartstore/v1/+/locker/+/event")
+    gateway.subscribe(topics.signals_filter())
+    locker_a.subscribe(topics.locker_cmd(STORE, "locker-1"))
+    locker_b.subscribe(topics.locker_cmd(OTHER, "locker-1"))
+    reader.subscribe(topics.signals_filter())  # every store's signals, B's included
+    reader.subscribe(topics.rfid_reads(OTHER, "reader-aisle-1"))
+    edge.subscribe(topics.device_data_filters(STORE)[0])
+    edge.subscribe(topics.device_data_filters(OTHER)[0])
+
+    # Store A's reader-aisle-1 may not publish store B's reads (same device id)...
+    assert reader.publish(topics.rfid_reads(OTHER, "reader-aisle-1"), b"forged-reads").value == 135
+    # ...A's edge agent may not command B's lockers nor sign B's signals, B's locker-1 not speak for A's.
+    assert edge.publish(topics.locker_cmd(OTHER, "locker-1"), b"forged-cmd").value == 135
+    assert edge.publish(topics.signal(OTHER, "edge-1", SignalType.STOCK), b"forged-signal").value == 135
+    assert locker_b.publish(topics.locker_event(STORE, "locker-1"), b"forged-event").value == 135
+
+    # Each still does its own job; what the others were denied never arrives.
+    assert not reader_b.publish(topics.rfid_reads(OTHER, "reader-aisle-1"), b"b-reads").is_failure
+    assert not reader.publish(topics.rfid_reads(STORE, "reader-aisle-1"), b"own-reads").is_failure
+    assert edge.wait_for(b"own-reads") == [b"own-reads"]  # B's reads did not reach A's edge
+    assert not edge.publish(topics.signal(STORE, "edge-1", SignalType.STOCK), b"a-signal").is_failure
+    assert gateway.wait_for(b"a-signal") == [b"a-signal"]
+    assert not edge.publish(topics.locker_cmd(STORE, "locker-1"), b"own-cmd").is_failure
+    assert locker_a.wait_for(b"own-cmd") == [b"own-cmd"]
+    assert not locker_b.publish(topics.locker_event(OTHER, "locker-1"), b"b-event").is_failure
+    assert gateway.wait_for(b"b-event") == [b"a-signal", b"b-event"]  # the forged event never arrived
+    time.sleep(0.2)  # deliveries to the reader and to B's locker would have come in the same order
+    assert reader.received == []  # neither B's reads nor any store's signals
+    assert locker_b.received == []  # A's edge reached no locker of store B
+    for client in (edge, reader, locker_a, locker_b, reader_b, gateway):
+        client.close()

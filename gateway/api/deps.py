@@ -62,6 +62,10 @@ def invalid_key_error() -> ApiError:
 
 
 def store_forbidden_error(principal: Principal) -> ApiError:
+    if principal.store_id is None:  # a store-less kiosk key (security.Principal.can_access)
+        return ApiError(
+            403, "store_forbidden", "this kiosk key is bound to no store; create one with --store"
+        )
     return ApiError(403, "store_forbidden", f"this key is limited to store {principal.store_id!r}")
 
 

@@ -93,8 +93,9 @@ def duration_words(sim_s: float, speed: float) -> str:
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d} sim (~{sim_s / speed:.0f} s real)"
 
 
-def create_demo_keys(db_url: str) -> dict[str, str]:
-    """One key per role: fixed by SMARTSTORE_<ROLE>_KEY when set, else random."""
+def create_demo_keys(db_url: str, store_id: str) -> dict[str, str]:
+    """One key per role: fixed by SMARTSTORE_<ROLE>_KEY when set, else random; the kiosk key is bound
+    to the demo's store (a kiosk key must name the store whose lockers it opens)."""
     # Imported here: the gateway's database stack loads only once the demo really starts.
     from smartstore.gateway.keys_cli import provision_keys
 
@@ -102,7 +103,7 @@ def create_demo_keys(db_url: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     for role in ROLES:  # one at a time, so that a malformed key is named by its variable
         try:
-            keys |= provision_keys(db_url, {role: f"demo-{role}"}, given)
+            keys |= provision_keys(db_url, {role: f"demo-{role}"}, given, {"kiosk": store_id})
         except ValueError as error:
             raise ValueError(f"{KEY_ENV[role]}: {error}") from None
     return keys
@@ -250,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     running = False
     try:
         demo.start_broker()
-        keys = create_demo_keys(demo.db_url)
+        keys = create_demo_keys(demo.db_url, demo.store.store.id)
         if not demo.start_components():
             return 1
         if demo.stopping.is_set():
