@@ -41,6 +41,22 @@ class ApiLimits(BaseModel):
     )
 
 
+class IngestRateLimits(BaseModel):
+    """Token bucket per MQTT source at ingest (env `SMARTSTORE_INGEST_RATE` as JSON); beyond: dead letter.
+
+    Far above what real sources send: an edge agent sends a few dozen signals a second in a busy
+    store, and after an outage replays its backlog at once (the burst lets an hour of it through);
+    a reader, camera or locker publishes its status every few seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_per_s: float = Field(2000.0, gt=0, description="Signals per second an edge agent may sustain.")
+    agent_burst: int = Field(120_000, ge=1, description="Signals an edge agent may send at once.")
+    device_per_s: float = Field(5.0, gt=0, description="Statuses per second a device may sustain.")
+    device_burst: int = Field(60, ge=1, description="Statuses a device may send at once.")
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMARTSTORE_", extra="forbid", frozen=True)
 
@@ -54,6 +70,9 @@ class GatewaySettings(BaseSettings):
     ingest_batch_max: int = Field(2000, ge=1, description="Signals applied per transaction at most.")
     ingest_batch_wait_ms: int = Field(20, ge=0, description="How long a batch may wait to fill.")
     ingest_queue_max: int = Field(50_000, ge=100, description="Bound of the receive queue.")
+    ingest_rate: IngestRateLimits = Field(
+        default_factory=IngestRateLimits, description="Rate limits per edge agent and per device."
+    )
     pickup_code_secret: SecretStr | None = Field(
         None,
         description="Key (16+ bytes) of the pickup-code lookup HMAC; default: a random one kept in "

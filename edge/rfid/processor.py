@@ -96,7 +96,7 @@ class RfidProcessor(Processor):
             clock_jump_s=settings.clock_jump_s,
         )
         self.inventory = TagInventory(table, settings)
-        self.stock = StockPublisher(table, settings, now)
+        self.stock = StockPublisher(table, settings, now, self.counters)
         self._telemetry = TelemetryBuilder(settings.telemetry_interval_s, now)
         self._pending_telemetry: RfidTelemetry | None = None
         self._event_sink = event_sink

@@ -47,6 +47,12 @@ class RfidSettings(BaseModel):
     low_stock_settle_s: float = Field(
         60.0, ge=0, description="A zone must be covered this long before its low-stock alerts are judged."
     )
+    low_stock_reraise_s: float = Field(
+        300.0,
+        ge=0,
+        description="A cleared low-stock alert is raised again no sooner than this: a count flapping "
+        "around the threshold sends one raise and one clear per interval at most (0: no hold).",
+    )
     telemetry_interval_s: float = Field(10.0, gt=0, description="Per-reader summary for the dashboard.")
     persist_interval_s: float = Field(30.0, gt=0, description="How often tag state is saved to disk.")
     store_check_interval_s: float = Field(

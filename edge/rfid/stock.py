@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from smartstore.edge.alert_flaps import FlapGuard
 from smartstore.edge.drafts import draft
 from smartstore.edge.rfid.coverage import Coverage
 from smartstore.edge.rfid.settings import RfidSettings
@@ -31,14 +33,21 @@ def low_stock_cause(zone: str, gtin: str) -> str:
 class StockPublisher:
     """Owns what the gateway has been told: dirty cells, snapshot timing, raised low-stock alerts.
 
-    Low-stock cells are the planogram products of salesfloor zones, and in backroom zones every product
-    counted there at least once; exit, locker and other zones hold stock only in passing and never alert.
+    Low-stock cells are the RFID-tagged planogram products of salesfloor zones (untagged ones are counted
+    by other means: RFID would report them empty), and in backroom zones every product counted there
+    at least once; exit, locker and other zones hold stock only in passing and never alert.
     A zone is judged only after it has been covered for `low_stock_settle_s`, so a restart or a reader
-    outage does not raise alerts for stock that simply has not been read yet.
+    outage does not raise alerts for stock that simply has not been read yet. A cleared cell is raised
+    again only `low_stock_reraise_s` after its clear (counted as `low_stock_held`), so a count
+    flapping around the threshold does not send a stream of raises and clears.
     """
 
-    def __init__(self, table: ZoneTable, settings: RfidSettings, now: float) -> None:
+    def __init__(
+        self, table: ZoneTable, settings: RfidSettings, now: float, counters: Counter[str] | None = None
+    ) -> None:
         self._settings = settings
+        self._flaps = FlapGuard(settings.low_stock_reraise_s)
+        self._counters: Counter[str] = Counter() if counters is None else counters
         self._dirty: set[Cell] = set()
         self._last_change = -math.inf
         self._next_snapshot = now + settings.snapshot_interval_s
@@ -111,8 +120,7 @@ class StockPublisher:
         settle = self._settings.low_stock_settle_s
         eligible = set(self._cells())
         for cell in sorted(set(self.raised) - eligible):
-            del self.raised[cell]
-            signals.append(self._alert(now, cell, "clear", Severity.INFO, ""))
+            signals.append(self._clear(now, cell))
         for cell in sorted(eligible):
             zone_id, gtin = cell
             covered_since = coverage.since(zone_id)
@@ -123,15 +131,30 @@ class StockPublisher:
             raised = self.raised.get(cell)
             if count <= zone.low_stock:
                 severity = Severity.CRITICAL if count == 0 else Severity.WARNING
+                if raised is None and not self._may_raise(cell, now):
+                    continue  # cleared a moment ago: flapping around the threshold
                 if raised is not severity:
                     self.raised[cell] = severity
                     name = self._table.product_names.get(gtin, gtin)
                     text = f"{name}: {count} left in {zone.name} (low at {zone.low_stock} or fewer)"
                     signals.append(self._alert(now, cell, "raise", severity, text))
             elif raised is not None:
-                del self.raised[cell]
-                signals.append(self._alert(now, cell, "clear", Severity.INFO, ""))
+                signals.append(self._clear(now, cell))
+            else:
+                self._flaps.calm(low_stock_cause(*cell))
         return signals
+
+    def _may_raise(self, cell: Cell, now: float) -> bool:
+        held = self._flaps.held
+        allowed = self._flaps.may_raise(low_stock_cause(*cell), now)
+        if self._flaps.held > held:
+            self._counters["low_stock_held"] += 1
+        return allowed
+
+    def _clear(self, now: float, cell: Cell) -> AlertSignal:
+        del self.raised[cell]
+        self._flaps.cleared(low_stock_cause(*cell), now)
+        return self._alert(now, cell, "clear", Severity.INFO, "")
 
     @staticmethod
     def _alert(now: float, cell: Cell, action: str, severity: Severity, message: str) -> AlertSignal:

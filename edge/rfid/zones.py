@@ -46,7 +46,7 @@ class ZoneTable:
     antennas: dict[str, dict[int, ZoneRules]]  # reader -> port -> zone
     zone_sources: dict[str, tuple[tuple[str, int], ...]]  # zone -> (reader, port) pairs that cover it
     product_names: dict[str, str]  # GTIN -> name, the catalog
-    planned: dict[str, frozenset[str]]  # salesfloor zone -> GTINs its planogram shelves hold
+    planned: dict[str, frozenset[str]]  # salesfloor zone -> RFID-tagged GTINs its planogram shelves hold
 
     @classmethod
     def from_store(cls, store: StoreConfig) -> ZoneTable:
@@ -73,10 +73,13 @@ class ZoneTable:
             for antenna in reader.antennas:
                 ports[antenna.port] = zones[antenna.zone]
                 sources.setdefault(antenna.zone, []).append((reader.id, antenna.port))
+        # Products without tags are counted by other means (POS, manual): RFID's "0 left" means nothing.
+        tagged = {product.gtin for product in store.catalog if product.rfid_tagged}
         planned: dict[str, set[str]] = {}
         for shelf in store.planogram:
             if zones[shelf.zone].area is Area.SALESFLOOR:
-                planned.setdefault(shelf.zone, set()).update(slot.gtin for slot in shelf.slots)
+                gtins = planned.setdefault(shelf.zone, set())
+                gtins.update(slot.gtin for slot in shelf.slots if slot.gtin in tagged)
         return cls(
             store_id=store.store.id,
             zones=zones,

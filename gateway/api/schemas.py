@@ -153,6 +153,12 @@ class MovementPublic(MovementBase):
 class MovementResult(BaseModel):
     movement: MovementPublic
     inventory: InventoryPublic
+    rfid_counted: bool = Field(
+        description="True when the product is RFID-tagged and a reader covers the movement's zone: RFID "
+        "counts are absolute, so the next RFID snapshot of that zone replaces this figure (received "
+        "units count once their tags are read)."
+    )
+    note: str | None = Field(None, description="What `rfid_counted` means for this movement, in words.")
 
 
 # --- devices, alerts, dead letters, health --------------------------------------------------------

@@ -23,6 +23,7 @@ from smartstore.gateway.events import EventBus
 from smartstore.gateway.ingest.commit import BatchCommitter
 from smartstore.gateway.ingest.deadletters import DeadLetterPolicy, size_limits
 from smartstore.gateway.ingest.decode import Inbound
+from smartstore.gateway.ingest.limits import RateLimits
 from smartstore.gateway.ingest.receiver import ReceiverSettings
 from smartstore.gateway.ingest.receiver_process import ReceiverDiedError, ReceiverProcess
 from smartstore.gateway.ingest.writer import BatchResult, BatchWriter
@@ -82,7 +83,8 @@ class SignalConsumer:
         self._arrived = threading.Event()
         limits = size_limits(settings)
         policy = DeadLetterPolicy.from_settings(settings)
-        self._writer = BatchWriter(stores, settings.gateway_id, limits, policy)
+        rates = RateLimits(**settings.ingest_rate.model_dump())
+        self._writer = BatchWriter(stores, settings.gateway_id, limits, policy, rates)
         self._listeners: list[CommitListener] = []
         self._stopping = threading.Event()
         self._draining = False

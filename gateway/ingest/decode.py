@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from smartstore.gateway.ingest.limits import SizeLimits
+from smartstore.gateway.ingest.limits import RateLimits, SizeLimits, SourceBuckets
 from smartstore.gateway.monitoring.devices import is_known_device
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract.topics import Channel, Topic, TopicError
@@ -40,6 +42,7 @@ class Route:
     kind: str  # signal type, or "status"
     source: str  # "{store}/{kind}/{device}/{signal type}": whose sequence numbers these are
     status: bool
+    sender: tuple[str, str, str]  # (store, kind, device): whose rate limit it counts against
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +85,18 @@ class Classifier:
     device lookups) cached per topic string: a gateway hears a few hundred distinct topics.
     """
 
-    def __init__(self, stores: dict[str, StoreConfig], limits: SizeLimits | None = None) -> None:
+    def __init__(
+        self,
+        stores: dict[str, StoreConfig],
+        limits: SizeLimits | None = None,
+        rates: RateLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stores = stores
         self._limits = limits or SizeLimits()
         self._routes: dict[str, Route | _BadRoute] = {}
+        self.buckets = SourceBuckets(rates or RateLimits())
+        self._clock = clock
 
     def classify(self, inbound: Inbound) -> Accepted | Refused | Ignored:
         raw = inbound.payload
@@ -103,6 +114,10 @@ class Classifier:
             route = self._routes[inbound.topic] = self._route(inbound.topic)
         if isinstance(route, _BadRoute):
             return Refused(inbound, route.reason, route.detail, route.store_id)
+        if not self.buckets.admit(route.sender, self._clock()):
+            # Before parsing: a flooding source costs a dict lookup and its dead letter, no more.
+            detail = f"{'/'.join(route.sender)} sends more than its rate limit allows"
+            return Refused(inbound, RejectReason.RATE_LIMITED, detail, route.topic.store)
         result = decode_json(route.topic, route.model, raw)
         if isinstance(result, Rejected):
             return Refused(inbound, result.reason, result.detail, route.topic.store)
@@ -139,7 +154,8 @@ class Classifier:
         kind = signal_type.value if signal_type is not None else "status"
         # The edge keeps one sequence per signal type (docs/protocol.md), so that is the source.
         source = f"{topic.store}/{topic.kind.value}/{topic.device}/{kind}"
-        return Route(topic, model, store, kind, source, status)
+        sender = (topic.store, topic.kind.value, topic.device)
+        return Route(topic, model, store, kind, source, status, sender)
 
 
 def reference_problem(store: StoreConfig, topic: Topic, payload: p.WireModel) -> str | None:

@@ -17,7 +17,7 @@ from smartstore.gateway.db.models import Alert, AppliedEvent, DeadLetter, Source
 from smartstore.gateway.ingest.cache import InventoryCache, StoreIndex
 from smartstore.gateway.ingest.deadletters import DeadLetterPolicy, DeadLetterPruner, dead_letter_row
 from smartstore.gateway.ingest.decode import Accepted, Classifier, Ignored, Inbound, Refused
-from smartstore.gateway.ingest.limits import SizeLimits
+from smartstore.gateway.ingest.limits import RateLimits, SizeLimits
 from smartstore.gateway.ingest.pickups import PickupPlan, plan_pickups
 from smartstore.gateway.ingest.state import Event, InventoryBatch
 from smartstore.gateway.monitoring.alerts import alert_view, clear_alert, raise_alert
@@ -84,9 +84,10 @@ class BatchWriter:
         gateway_id: str,
         limits: SizeLimits | None = None,
         dead_letters: DeadLetterPolicy | None = None,
+        rates: RateLimits | None = None,
     ) -> None:
         self._stores = dict(stores)
-        self._classifier = Classifier(self._stores, limits)
+        self._classifier = Classifier(self._stores, limits, rates)
         self._pruner = DeadLetterPruner(dead_letters or DeadLetterPolicy())
         self._cache = InventoryCache()
         self._last_touch: dict[DeviceKey, float] = {}

@@ -78,6 +78,18 @@ def default_zone(store: StoreConfig, movement: MovementType) -> str:
     return zones[0].id
 
 
+def rfid_counted(store: StoreConfig, gtin: str, zone: str) -> bool:
+    """Whether RFID snapshots own the count of `gtin` in `zone`: a tagged product in a zone a reader covers.
+
+    RFID counts are absolute, so the next snapshot of such a zone replaces whatever a movement wrote
+    there: units received count once their tags are read.
+    """
+    product = store.products.get(gtin)
+    if product is None or not product.rfid_tagged:
+        return False
+    return zone in set(store.antenna_zones.values())
+
+
 def count_after_movement(movement: MovementType, current: int, quantity: int) -> int:
     """A zone's new count; counts never go below 0 (a sale of more than we know of empties it)."""
     if movement == "sale":

@@ -15,6 +15,7 @@ from smartstore.gateway.api.idempotency import IdempotencyDep
 from smartstore.gateway.api.routes.inventory import to_inventory_public
 from smartstore.gateway.api.schemas import MovementCreate, MovementPublic, MovementResult
 from smartstore.gateway.db.models import Movement
+from smartstore.gateway.inventory import domain
 from smartstore.gateway.inventory.store import InventoryView, apply_movement, inventory_view
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,10 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["movements"])
 
 CREATED = 201
+_RFID_NOTE = (
+    "this product is RFID-tagged and {zone} is read by RFID: on hand there follows the RFID count, so the "
+    "next RFID snapshot of {zone} replaces this figure with the tags it reads"
+)
 
 
 @router.post(
@@ -98,6 +103,8 @@ def _apply(
         session.rollback()
         raise ApiError(422, "invalid_movement", str(error)) from None
     session.flush()
+    zone = body.zone or domain.default_zone(scope.store, body.type)
+    counted = domain.rfid_counted(scope.store, body.gtin, zone)
     result = MovementResult(
         movement=MovementPublic(
             id=movement.id,
@@ -110,5 +117,7 @@ def _apply(
             created_by=created_by,
         ),
         inventory=to_inventory_public(row),
+        rfid_counted=counted,
+        note=_RFID_NOTE.format(zone=zone) if counted else None,
     )
     return result, inventory_view(row)

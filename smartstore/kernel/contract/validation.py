@@ -39,6 +39,7 @@ class RejectReason(StrEnum):
     UNKNOWN_STORE = "unknown_store"
     UNKNOWN_REFERENCE = "unknown_reference"
     TOPIC_MISMATCH = "topic_mismatch"
+    RATE_LIMITED = "rate_limited"  # gateway ingest: a source over its token bucket
 
 
 @dataclass(frozen=True, slots=True)

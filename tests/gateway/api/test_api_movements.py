@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
 from api_helpers import BERLIN, HAMBURG, MILK, Keys, auth, stock
 from fastapi.testclient import TestClient
+from gateway_helpers import RICE, Publisher, RuntimeConsumer, Signals, send
+from polling import wait_until
 from sqlalchemy import func, select
 
+from smartstore.gateway.api.app import create_app
 from smartstore.gateway.db.models import IdempotencyRecord, Movement
 from smartstore.gateway.runtime import GatewayRuntime
+from smartstore.gateway.security import Role, create_api_key
 
 MOVEMENTS = f"/api/v1/stores/{BERLIN}/movements"
 SALE = {"type": "sale", "gtin": MILK, "quantity": 3, "zone": "aisle-1"}
@@ -157,3 +162,34 @@ def test_concurrent_requests_with_one_key_apply_once(
     with httpx.Client(base_url=live_server) as http:
         detail = http.get(f"/api/v1/stores/{BERLIN}/inventory/{MILK}", headers=auth(keys.admin)).json()
     assert detail["on_hand"] == 7
+
+
+def test_a_receipt_of_a_tagged_product_says_the_rfid_count_replaces_it(
+    consumer_factory: Callable[..., RuntimeConsumer], publisher: Publisher, signals: Signals
+) -> None:
+    """RFID counts are absolute: the answer says so, and the next snapshot of the zone does replace it."""
+    consumer = consumer_factory()
+    runtime = consumer.runtime
+    manager = create_api_key(runtime.sessions, Role.MANAGER, "receiving", store_id=BERLIN)
+    send(publisher, signals.stock([("backroom", MILK, 4)], snapshot=True, zones=["backroom"]))
+    wait_until(lambda: consumer.stats.applied == 1, what="the first RFID snapshot")
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+        tagged = client.post(
+            MOVEMENTS, json={"type": "receipt", "gtin": MILK, "quantity": 12}, headers=auth(manager)
+        )
+        assert tagged.status_code == 201, tagged.text
+        body = tagged.json()
+        assert body["inventory"]["backroom"] == 16
+        assert body["rfid_counted"] is True
+        assert "next RFID snapshot of backroom replaces" in body["note"]
+        untagged = client.post(
+            MOVEMENTS, json={"type": "receipt", "gtin": RICE, "quantity": 12}, headers=auth(manager)
+        )
+        assert (untagged.json()["rfid_counted"], untagged.json()["note"]) == (False, None)
+        # The readers have read 6 of the 12 new tags so far: on hand follows them, rice keeps its receipt.
+        send(publisher, signals.stock([("backroom", MILK, 10)], snapshot=True, zones=["backroom"]))
+        wait_until(lambda: consumer.stats.applied == 2, what="the second RFID snapshot")
+        milk = client.get(f"/api/v1/stores/{BERLIN}/inventory/{MILK}", headers=auth(manager)).json()
+        rice = client.get(f"/api/v1/stores/{BERLIN}/inventory/{RICE}", headers=auth(manager)).json()
+    assert (milk["backroom"], milk["sources"]["on_hand"]["source"]) == (10, "rfid")
+    assert (rice["backroom"], rice["sources"]["on_hand"]["source"]) == (12, "manual")
