@@ -31,7 +31,8 @@ class KeypadThrottle:
 
     def check(self, now: float) -> Verdict:
         if now < self.locked_until:
-            return Verdict(False, self.locked_until - now)
+            # Clamped: locked_until - now can exceed the lockout by a rounding error of the clock's floats.
+            return Verdict(False, min(self.locked_until - now, self.lockout_s))
         return Verdict(True)
 
     def failed(self, now: float) -> int:

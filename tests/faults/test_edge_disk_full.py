@@ -35,11 +35,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Take every free byte of `disk` with one file; its path."""
     filler = disk / "filler"
-    with filler.open("wb") as sink:
+    # Unbuffered: a buffered file kept the chunk that did not fit and raised ENOSPC again on close.
+    with filler.open("wb", buffering=0) as sink:
         try:
             while True:
                 sink.write(b"\0" * 65536)
-                sink.flush()
         except OSError:
             pass
     return filler
