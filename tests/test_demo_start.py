@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from smartstore.launcher.broker import free_port
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A port something else listens on, as another demo's gateway or broker would."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", free_port()))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def run_demo(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +15,6 @@ import pytest
 
 from smartstore.kernel.storeconfig import EXAMPLE_STORE
 from smartstore.launcher.broker import free_port
-
-
-@pytest.fixture
-def listener() -> Iterator[int]:
-    """A port something else listens on, as another gateway or demo would."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", free_port()))
-        sock.listen()
-        yield int(sock.getsockname()[1])
 
 
 def gateway_command(tmp_path: Path, port: int, mqtt_url: str) -> list[str]:
