@@ -6,6 +6,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from smartstore.kernel.token_bucket import take_token
+
 
 class TokenBuckets:
     """`burst` requests at once, then `rate_per_s`; at most `max_buckets` callers remembered.
@@ -31,12 +33,7 @@ class TokenBuckets:
         """0.0 when `caller` may go now (a token is taken), else the seconds until a token is there."""
         now = self._clock()
         tokens, counted_at = self._buckets.pop(caller, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - counted_at) * self.rate_per_s)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / self.rate_per_s
+        tokens, wait = take_token(tokens, counted_at, now, self.rate_per_s, float(self.burst))
         self._buckets[caller] = (tokens, now)
         while len(self._buckets) > self.max_buckets:
             self._buckets.popitem(last=False)

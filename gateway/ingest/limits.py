@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from smartstore.kernel.contract.topics import Channel, Kind
 from smartstore.kernel.contract.validation import MAX_IMAGE_BYTES, MAX_JSON_BYTES
+from smartstore.kernel.token_bucket import take_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +71,9 @@ class SourceBuckets:
             if len(self._buckets) >= self._max:
                 self._buckets.clear()  # forgetting grants full buckets: a bound on memory only
             bucket = self._buckets[source] = [burst, now]
-        tokens = min(burst, bucket[0] + max(0.0, now - bucket[1]) * rate)
+        bucket[0], wait = take_token(bucket[0], bucket[1], now, rate, burst)
         bucket[1] = max(now, bucket[1])  # a clock stepping back grants nothing twice
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
+        if wait == 0.0:
             return True
-        bucket[0] = tokens
         self.refused += 1
         return False
