@@ -40,6 +40,7 @@ from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import DeviceState, DeviceStatus, Signal, encode, envelope
 from smartstore.kernel.contract.topics import Kind, Topic
 from smartstore.kernel.contract.validation import Decoded, Rejected, RejectReason, decode
+from smartstore.kernel.contract.validation import decode_gateway_presence as gateway_presence
 from smartstore.kernel.mqtt import MqttLink
 from smartstore.kernel.storeconfig import StoreConfig
 
@@ -138,7 +139,9 @@ class EdgeAgent:
             status_builder=self._status,
         )
         self.link.on_connected(self._connected)
-        for topic_filter in (*self._device_filters, topics.status_filter(self.store_id)):
+        # Every gateway's presence, outside stores: one serves many, with one Last Will (topics.py).
+        own_store = (*self._device_filters, topics.status_filter(self.store_id))
+        for topic_filter in (*own_store, topics.gateway_presence_filter()):
             self.link.subscribe(topic_filter, 1, self._receive)
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -303,7 +306,12 @@ class EdgeAgent:
         if reads_topic is not None:
             self._process_raw(reads_topic, item.topic, payload, now)
             return
-        result = decode(item.topic, payload)
+        presence = gateway_presence(item.topic, payload)
+        if isinstance(presence, DeviceStatus):
+            # A gateway announces itself once subscribed: the moment to resend what may be lost.
+            self.outbox.gateway_status(presence.state is DeviceState.ONLINE)
+            return
+        result = presence or decode(item.topic, payload)
         if isinstance(result, Rejected):
             self._dead_letter(item.topic, result.reason.value, result.detail, payload)
             return
@@ -313,9 +321,6 @@ class EdgeAgent:
         if isinstance(result, Decoded):
             if isinstance(result.payload, DeviceStatus):
                 status, status_topic = result.payload, result.topic
-                if status_topic.kind is Kind.GATEWAY:
-                    # Its ingest announces itself once subscribed: the moment to resend what may be lost.
-                    self.outbox.gateway_status(status.state is DeviceState.ONLINE)
                 self._emit(
                     self._run_all(lambda p: p.on_status(status_topic, status, now), None, payload, item.topic)
                 )

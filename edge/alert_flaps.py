@@ -49,3 +49,11 @@ class FlapGuard:
         """Drop causes whose interval has passed (they may be raised at once anyway)."""
         self._cleared_at = {c: t for c, t in self._cleared_at.items() if now - t < self.min_interval_s}
         self._holding &= set(self._cleared_at)
+
+    def export(self) -> dict[str, float]:
+        """When each remembered cause was cleared, for a state file (a restart keeps holding them)."""
+        return dict(self._cleared_at)
+
+    def restore(self, cleared_at: dict[str, float]) -> None:
+        self._cleared_at = dict(list(cleared_at.items())[-self.max_causes :])
+        self._holding.clear()

@@ -19,7 +19,7 @@ from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
 
 class OutboxSettings(BaseModel):
-    """The agent's SQLite outbox (outbox.py): bounds on unsent rows, retention, the PUBACK window."""
+    """The agent's SQLite outbox (outbox.py): bounds on unsent rows, retention, the PUBACK window, pacing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,6 +32,20 @@ class OutboxSettings(BaseModel):
         20, ge=1, le=1000, description="Publishes awaiting PUBACK at most (Mosquitto's default inflight)."
     )
     maintenance_interval_s: float = Field(30.0, gt=0, description="Pruning and bound checks.")
+    max_publish_per_s: float = Field(
+        1000.0,
+        gt=0,
+        description="Signals published per second at most (a token bucket), so a replayed backlog drains at "
+        "a pace the gateway admits. Must stay below the gateway's `ingest_rate.agent_per_s` (2,000 by "
+        "default), or the excess is dead-lettered there as `rate_limited` and lost. A busy store sends a "
+        "few dozen signals a second: they never wait.",
+    )
+    publish_burst: int = Field(
+        1000,
+        ge=1,
+        description="Signals published at once before `max_publish_per_s` applies (the bucket's size); "
+        "keep it far below the gateway's `ingest_rate.agent_burst`.",
+    )
     replay_window_s: float = Field(
         300.0,
         ge=0,

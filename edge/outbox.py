@@ -8,6 +8,9 @@ A PUBACK only says the broker has the message, in memory: a broker killed before
 what it acknowledged, and the gateway may be down meanwhile. So sent rows are kept (`retention_s`) and
 sent again, in row order, when the gateway announces itself online after a reconnect of ours or an
 absence of its own (the rules: replay.py). Duplicates cost the gateway one id lookup each.
+
+Publishing is paced (`max_publish_per_s`): a backlog drains at a rate the gateway's per-agent limit admits
+instead of being dead-lettered there as `rate_limited`; a store's few dozen signals a second never wait.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from smartstore.kernel.contract.payloads import (
 )
 from smartstore.kernel.contract.topics import SignalType
 from smartstore.kernel.mqtt import MqttLink
+from smartstore.kernel.token_bucket import take_token
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +112,9 @@ class Outbox:
         self._unmarked: list[int] = []  # PUBACKed rows not yet marked sent
         self._cursor = 0  # last row handed to paho; rows after it are next
         self._hold_until = 0.0
+        # The pacing bucket (rate, burst; tokens, when counted on the monotonic clock): the sender's.
+        self._pace = (settings.max_publish_per_s, float(settings.publish_burst))
+        self._tokens, self._counted_at, self._pace_until = self._pace[1], time.monotonic(), 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -220,13 +227,16 @@ class Outbox:
     def _run(self) -> None:
         next_maintenance = 0.0
         while not self._stopping.is_set():
-            self._wake.wait(timeout=0.2)
+            # Paced: sleep until the next token (a PUBACK or an append may wake us earlier), never spin.
+            pause = self._pace_until - time.monotonic()
+            self._wake.wait(timeout=pause if 0.0 < pause < 0.2 else 0.2)
             self._wake.clear()
             try:
                 self._take_acks()
                 self._take_events()
                 link = self._link
-                if link is not None and link.connected.is_set() and time.monotonic() >= self._hold_until:
+                ready = time.monotonic() >= max(self._hold_until, self._pace_until)
+                if link is not None and link.connected.is_set() and ready:
                     self._publish_next(link)
                 if time.monotonic() >= next_maintenance:
                     next_maintenance = time.monotonic() + self._settings.maintenance_interval_s
@@ -322,6 +332,12 @@ class Outbox:
                 self._cursor = row
                 continue
             if room <= 0:
+                break
+            now = time.monotonic()
+            self._tokens, wait = take_token(self._tokens, self._counted_at, now, *self._pace)
+            self._counted_at = now
+            if wait > 0.0:
+                self._pace_until = now + wait
                 break
             info = link.publish(topic, bytes(payload), qos=1)
             # NO_CONN still queues the message inside paho, which sends it on reconnect; anything else

@@ -48,6 +48,7 @@ def settings_from_args(args: argparse.Namespace) -> GatewaySettings:
 
 def run(args: argparse.Namespace) -> int:
     from smartstore.gateway.api.app import create_app
+    from smartstore.gateway.api.slow_clients import head_timeout_protocol
     from smartstore.gateway.inventory.catalog import sync_stores
     from smartstore.gateway.runtime import GatewayRuntime
 
@@ -94,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
                     timeout_graceful_shutdown=3,
                     # Beyond this uvicorn answers 503 itself; body, time and rate limits are the API's.
                     limit_concurrency=settings.api.max_connections,
-                    h11_max_incomplete_event_size=16 * 1024,  # request line and headers
+                    # Request line and headers: at most 16 KiB (400 above), sent within the head timeout.
+                    h11_max_incomplete_event_size=16 * 1024,
+                    http=head_timeout_protocol(settings.request_head_timeout_s),
                 )
             )
             servers.append(server)

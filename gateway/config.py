@@ -45,14 +45,22 @@ class IngestRateLimits(BaseModel):
     """Token bucket per MQTT source at ingest (env `SMARTSTORE_INGEST_RATE` as JSON); beyond: dead letter.
 
     Far above what real sources send: an edge agent sends a few dozen signals a second in a busy
-    store, and after an outage replays its backlog at once (the burst lets an hour of it through);
-    a reader, camera or locker publishes its status every few seconds.
+    store and paces its replays below `agent_per_s` (its `outbox.max_publish_per_s`, 1,000); a reader,
+    camera or locker publishes its status every few seconds. What the broker queued for the gateway
+    while it was away arrives at once, whatever the edge's pace: `agent_burst` covers that queue.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     agent_per_s: float = Field(2000.0, gt=0, description="Signals per second an edge agent may sustain.")
-    agent_burst: int = Field(120_000, ge=1, description="Signals an edge agent may send at once.")
+    agent_burst: int = Field(
+        200_000,
+        ge=1,
+        description="Signals an edge agent may send at once. At least the broker's `max_queued_messages` "
+        "(200,000 in deploy/mosquitto): the backlog the broker queued for the gateway's persistent session "
+        "while it was down is delivered at once when it returns, and must drain through the burst, not be "
+        "dead-lettered as `rate_limited`.",
+    )
     device_per_s: float = Field(5.0, gt=0, description="Statuses per second a device may sustain.")
     device_burst: int = Field(60, ge=1, description="Statuses a device may send at once.")
 
@@ -66,6 +74,13 @@ class GatewaySettings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     http_host: str = Field("127.0.0.1", description="Bind address of the REST API.")
     http_port: int = Field(8080, ge=0, le=65535)
+    request_head_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Time a client has to send a request's line and headers, from its connection or the "
+        "end of the previous response; then the connection is closed (slow clients, slowloris).",
+    )
     api: ApiLimits = Field(default_factory=ApiLimits, description="Body, time and rate limits of the API.")
     ingest_batch_max: int = Field(2000, ge=1, description="Signals applied per transaction at most.")
     ingest_batch_wait_ms: int = Field(20, ge=0, description="How long a batch may wait to fill.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shlex
 import shutil
 import socket
 import subprocess
@@ -21,11 +20,11 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from test_broker_tls import start_shipped_broker
 
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.topics import SignalType, TelemetryType
 from smartstore.kernel.mqtt import MqttSettings
-from smartstore.launcher.broker import free_port
 from smartstore.launcher.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +152,62 @@ def test_mosquitto_conf_requires_credentials_and_the_acl() -> None:
     assert (MOSQUITTO_DIR / "README.md").exists()
 
 
+def compose_default(value: str) -> str:
+    """What compose substitutes for `${VAR:-default}` when VAR is unset."""
+    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_compose_makes_the_certificates_before_mosquitto_serves_tls() -> None:
+    options = conf_options(MOSQUITTO_DIR / "mosquitto.conf")
+    assert "8883 0.0.0.0" in options["listener"]
+    cert_dirs = {str(Path(options[key][0]).parent) for key in ("certfile", "keyfile", "cafile")}
+    assert cert_dirs == {"/mosquitto/config/certs"}
+    certs, mosquitto = SERVICES["certs"], SERVICES["mosquitto"]
+    # One-shot, idempotent: make-certs.sh (bind-mounted from deploy/) into a named volume.
+    assert certs["restart"] == "no"
+    assert certs["image"].startswith("alpine/openssl")  # openssl and /bin/sh
+    shell, script, out_dir = certs["entrypoint"]
+    assert shell == "/bin/sh"
+    assert bind_mounts(certs)[script] == MOSQUITTO_DIR / "make-certs.sh"
+    volume = {target: source for source, target, *_ in (v.split(":") for v in certs["volumes"])}[out_dir]
+    assert volume in COMPOSE["volumes"]
+    assert (
+        compose_default(certs["environment"]["SMARTSTORE_MQTT_TLS_NAMES"]) == "mosquitto localhost 127.0.0.1"
+    )
+    assert str(certs["environment"]["SMARTSTORE_MQTT_KEY_OWNER"]) == "1883"  # the image's mosquitto user
+    # mosquitto starts after it, reads the same volume read-only where the conf looks, publishes 8883.
+    assert mosquitto["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+    assert f"{volume}:{cert_dirs.pop()}:ro" in mosquitto["volumes"]
+    assert "8883:8883" in mosquitto["ports"]
+    # Plain MQTT stays on the compose network (and the host's loopback): the services use it by name.
+    assert [p for p in mosquitto["ports"] if p.endswith(":1883:1883")] == [
+        "${SMARTSTORE_MQTT_BIND:-127.0.0.1}:1883:1883"
+    ]
+
+
+def test_the_compose_certs_command_keeps_existing_files(tmp_path: Path) -> None:
+    """The `certs` service's own command and environment, run twice: the second run changes no byte."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    certs = SERVICES["certs"]
+    _shell, script, out_dir = certs["entrypoint"]
+    env = {key: compose_default(str(value)) for key, value in certs["environment"].items()}
+    if os.geteuid() != 0:
+        env["SMARTSTORE_MQTT_KEY_OWNER"] = str(os.geteuid())  # only root may give the key to uid 1883
+    out = tmp_path / out_dir.lstrip("/")
+    command = ["sh", str(bind_mounts(certs)[script]), str(out)]
+
+    def run() -> dict[str, bytes]:
+        made = subprocess.run(command, env={**os.environ, **env}, capture_output=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        return {str(path.relative_to(out)): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+    first = run()
+    assert {"ca.crt", "ca.key", "server.crt", "server.key"} <= set(first)
+    assert (out / "server.key").stat().st_uid == int(env["SMARTSTORE_MQTT_KEY_OWNER"])
+    assert run() == first
+
+
 def test_compose_usernames_are_the_acl_users_and_carry_the_store() -> None:
     acl_users = set(re.findall(r"(?m)^user (\S+)$", (MOSQUITTO_DIR / "acl").read_text(encoding="utf-8")))
     make_passwd = (MOSQUITTO_DIR / "make-passwd.sh").read_text(encoding="utf-8")
@@ -195,53 +250,18 @@ class SecuredBroker:
 
 @pytest.fixture
 def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
-    """The shipped mosquitto.conf and ACL, paths moved to tmp, password file made by make-passwd.sh."""
-    if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
-        pytest.skip("mosquitto / mosquitto_passwd are not installed")
-    passwd = tmp_path / "passwd"
+    """The shipped mosquitto.conf and ACL (TLS listener included), password file made by make-passwd.sh."""
     env = {
-        **os.environ,
         "SMARTSTORE_MQTT_GATEWAY_PASSWORD": PASSWORDS["gateway-1"],
         "SMARTSTORE_MQTT_EDGE_PASSWORD": PASSWORDS[EDGE],
         "SMARTSTORE_MQTT_SIM_PASSWORD": PASSWORDS[SIM],
         "SMARTSTORE_MQTT_DEVICE_PASSWORDS": " ".join(f"{d}:{p}" for d, p in DEVICES.items()),
     }
-    made = subprocess.run(
-        ["sh", str(MOSQUITTO_DIR / "make-passwd.sh"), str(passwd)], env=env, capture_output=True, timeout=30
-    )
-    assert made.returncode == 0, made.stderr
-    assert len(passwd.read_text().splitlines()) == len(PASSWORDS) + len(DEVICES)
-    assert "gw-secret-1" not in passwd.read_text()  # hashed, not stored
-    port = free_port()
-    replacements = {
-        "listener": f"{port} 127.0.0.1",
-        "password_file": str(passwd),
-        "acl_file": str(MOSQUITTO_DIR / "acl"),
-        "persistence_location": f"{tmp_path}/",
-    }
-    lines = []
-    for line in (MOSQUITTO_DIR / "mosquitto.conf").read_text(encoding="utf-8").splitlines():
-        key = line.split(" ", 1)[0]
-        lines.append(f"{key} {replacements[key]}" if key in replacements else line)
-    if os.geteuid() == 0:
-        # As root, mosquitto drops to user "mosquitto", which cannot enter pytest's private tmp dir.
-        lines.append("user root")
-    config = tmp_path / "mosquitto.conf"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    log = (tmp_path / "mosquitto.log").open("wb")
-    process = subprocess.Popen(["mosquitto", "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    assert process.poll() is None, f"mosquitto refused the shipped config: {shlex.quote(str(tmp_path))}"
-    yield SecuredBroker(port, process)
-    process.terminate()
-    process.wait(10)
-    log.close()
+    for broker in start_shipped_broker(tmp_path, env):
+        passwd = (broker.root / "secrets" / "passwd").read_text()
+        assert len(passwd.splitlines()) == len(PASSWORDS) + len(DEVICES)
+        assert "gw-secret-1" not in passwd  # hashed, not stored
+        yield SecuredBroker(broker.plain_port, broker.process)
 
 
 class Client:
@@ -438,3 +458,26 @@ def test_each_credential_is_bound_to_its_store(secured_broker: SecuredBroker) ->
     assert locker_b.received == []  # A's edge reached no locker of store B
     for client in (edge, reader, locker_a, locker_b, reader_b, gateway):
         client.close()
+
+
+def test_only_the_gateway_announces_its_presence_and_every_edge_hears_it(
+    secured_broker: SecuredBroker,
+) -> None:
+    """A gateway's presence lies outside every store (one Last Will for all the stores it serves):
+    the gateway may write its own, every edge agent reads it, no device can forge it."""
+    port = secured_broker.port
+    edge = connect(port, EDGE, PASSWORDS[EDGE])
+    assert not edge.subscribe(topics.gateway_presence_filter()).is_failure
+    gateway = connect(port, "gateway-1", PASSWORDS["gateway-1"])
+    reader = connect(port, READER, DEVICES[READER])
+    try:
+        assert reader.publish(topics.gateway_presence("gateway-1"), b"forged").value == 135
+        assert edge.publish(topics.gateway_presence("gateway-1"), b"forged-by-edge").value == 135
+        assert gateway.publish(topics.gateway_presence("gateway-2"), b"another gateway's").value == 135
+        # ...nor a gateway status inside a store, the old place that reached one store's edges only.
+        assert gateway.publish(topics.status(STORE, topics.Kind.GATEWAY, "gateway-1"), b"old").value == 135
+        assert not gateway.publish(topics.gateway_presence("gateway-1"), b"online").is_failure
+        assert edge.wait_for(b"online") == [b"online"]
+    finally:
+        for client in (edge, gateway, reader):
+            client.close()

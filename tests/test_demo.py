@@ -126,6 +126,17 @@ def test_demo_runs_a_store_end_to_end(demo: RunningDemo) -> None:
     integrator = httpx.Client(base_url=base, headers={"X-API-Key": INTEGRATOR_KEY}, timeout=5)
     admin = httpx.Client(base_url=base, headers={"X-API-Key": ADMIN_KEY}, timeout=5)
 
+    # 0. The banner comes once the gateway sees the simulated locker bank online: whoever follows it at
+    # once can load an order. Before, it came first, and a load meanwhile answered 503 locker_offline.
+    def banner_printed() -> bool | None:
+        assert demo.process.poll() is None, demo.diagnostics()
+        return True if "Stops after" in demo.output.read_text(errors="replace") else None
+
+    assert poll(banner_printed, timeout=60, interval=0.05), "no banner\n" + demo.diagnostics()
+    devices = admin.get(f"/api/v1/stores/{store_id}/devices").json()
+    lockers = {d["id"]: d["state"] for d in devices if d["kind"] == "locker"}
+    assert lockers == {locker.id: "online" for locker in store.devices.lockers}, demo.diagnostics()
+
     def inventory() -> list[dict[str, Any]] | None:
         response = integrator.get(f"/api/v1/stores/{store_id}/inventory", params={"limit": 500})
         if response.status_code != 200:

@@ -27,3 +27,11 @@ class LockerSettings(BaseModel):
         gt=0,
         description="Used orders are remembered (and refused) this long, and until their expiry at least.",
     )
+    alert_reraise_s: float = Field(
+        300.0,
+        ge=0,
+        description="A cleared locker alert (door left open or jammed, item not removed, empty at pickup, "
+        "unexpected item, keypad locked) is raised again no sooner than this: a door bouncing open and "
+        "closed sends one raise and one clear per interval at most; a cause still true then is raised "
+        "then (0: no hold). Door events and pickups are never held.",
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from smartstore.edge.lockers.alerts import AlertGate
 from smartstore.edge.lockers.doors import Compartment
 from smartstore.edge.lockers.orders import OrderBook, UsedOrder
 from smartstore.edge.lockers.throttle import KeypadThrottle
@@ -26,6 +27,7 @@ class LockerState:
     book: OrderBook = field(default_factory=OrderBook)
     throttles: dict[str, KeypadThrottle] = field(default_factory=dict)
     compartments: dict[tuple[str, str], Compartment] = field(default_factory=dict)
+    alerts: AlertGate = field(default_factory=lambda: AlertGate(0.0))
 
 
 def save(path: Path, state: LockerState) -> None:
@@ -36,6 +38,7 @@ def save(path: Path, state: LockerState) -> None:
         "used": [used.as_json() for used in state.book.used.values()],
         "throttles": {locker: t.as_json() for locker, t in state.throttles.items()},
         "compartments": {f"{lk}/{c}": comp.as_json() for (lk, c), comp in state.compartments.items()},
+        "alert_holds": state.alerts.as_json(),
     }
     atomic_write(path, json.dumps(data, separators=(",", ":")), fsync=True)
 
@@ -62,6 +65,10 @@ def load(path: Path, state: LockerState) -> bool:
     except (ValidationError, TypeError, ValueError) as error:
         logger.error("locker state %s is invalid, starting empty: %s", path, error)
         return False
+    try:
+        state.alerts.restore(data.get("alert_holds", {}))  # absent in files of older versions
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        logger.warning("locker state %s: alert holds unreadable, none kept: %s", path, error)
     state.book.manifests = manifests
     state.book.used = {u.order: u for u in used}
     for locker, values in data.get("throttles", {}).items():

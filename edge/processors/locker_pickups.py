@@ -8,12 +8,11 @@ from pathlib import Path
 from smartstore.edge.drafts import draft
 from smartstore.edge.lockers import state as state_file
 from smartstore.edge.lockers.alerts import (
-    clear_alert,
+    AlertGate,
     door_alert_cause,
     empty_cause,
     item_left_cause,
     lockout_cause,
-    raise_alert,
     unexpected_item_cause,
 )
 from smartstore.edge.lockers.doors import Compartment, DoorCycle
@@ -24,7 +23,6 @@ from smartstore.edge.lockers.throttle import KeypadThrottle
 from smartstore.edge.processors.base import DeviceCommand, Message, Processor, Rejection
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.payloads import (
-    AlertSignal,
     KeypadEntry,
     LockerAck,
     LockerCommand,
@@ -62,6 +60,8 @@ class LockerPickups(Processor):
     reported with exactly one PickupSignal when the door closes with the compartment empty.
     `offline=True` means the edge validated the code (the keypad path): the gateway did not see the
     code and learns of the pickup only from the signal.
+    Alerts pass through `AlertGate`: a cause cleared less than `alert_reraise_s` ago is held, not
+    raised, and raised later if still true; door cycles and pickups are never held.
     """
 
     name = "locker_pickups"
@@ -89,6 +89,7 @@ class LockerPickups(Processor):
                 for locker in store.devices.lockers
                 for compartment in locker.compartments
             },
+            alerts=AlertGate(self.settings.alert_reraise_s, self.counters),
         )
         if state_path is not None and state_file.load(state_path, self.state):
             logger.info(
@@ -131,12 +132,19 @@ class LockerPickups(Processor):
         finally:
             self._persist()
 
+    @property
+    def alerts(self) -> AlertGate:
+        return self.state.alerts
+
     def tick(self, now: float) -> list[Signal]:
         signals: list[Signal] = []
         for locker, throttle in self.state.throttles.items():
             if throttle.lockout_ended(now):
                 self._dirty = True
-                signals.append(clear_alert(lockout_cause(locker), locker, now, None))
+                signals += self.alerts.clear(lockout_cause(locker), locker, now, None)
+        if self.alerts.held:
+            signals += self.alerts.due(now, self.state.compartments)
+            self._dirty = True
         self._persist()
         return signals
 
@@ -171,16 +179,13 @@ class LockerPickups(Processor):
             logger.info("keypad %s: code not recognised, %d tries left", locker, left)
             if left:
                 return []
-            return [
-                raise_alert(
-                    lockout_cause(locker),
-                    locker,
-                    Severity.WARNING,
-                    f"locker {locker}: {self.max_wrong} wrong codes, keypad locked "
-                    f"for {self.lockout_s:.0f} s",
-                    now,
-                )
-            ]
+            return self.alerts.raise_(
+                lockout_cause(locker),
+                locker,
+                Severity.WARNING,
+                f"locker {locker}: {self.max_wrong} wrong codes, keypad locked for {self.lockout_s:.0f} s",
+                now,
+            )
         throttle.succeeded()
         request = locker_request(LockerRequestPurpose.PICKUP, found.order, int(now * 1000))
         self.book.mark_used(locker, found.compartment, found.order, now, offline=True, request=request)
@@ -219,15 +224,8 @@ class LockerPickups(Processor):
             signals += self._opened(locker, compartment, state, event, now)
         elif kind in _DOOR_ALERTS:
             severity, what = _DOOR_ALERTS[kind]
-            signals.append(
-                raise_alert(
-                    door_alert_cause(locker, compartment),
-                    locker,
-                    severity,
-                    f"locker {locker} compartment {compartment}: {what}",
-                    now,
-                    state,
-                )
+            signals += self._raise(
+                door_alert_cause(locker, compartment), locker, compartment, state, severity, what, now
             )
         cycle = state.cycle
         if event.occupied is False and cycle is not None and kind is not E.DOOR_OPENED:
@@ -256,46 +254,30 @@ class LockerPickups(Processor):
             )
             used.door_opened = True
         if cycle.purpose is LockerRequestPurpose.LOAD and event.occupied is True:
-            return [self._unexpected(locker, compartment, state, "occupied when opened for loading", now)]
+            return self._unexpected(locker, compartment, state, "occupied when opened for loading", now)
         return []
 
     def _closed(
         self, locker: str, compartment: str, state: Compartment, event: LockerEvent, now: float
     ) -> list[Signal]:
         signals: list[Signal] = []
-        cause = door_alert_cause(locker, compartment)
-        if cause in state.alerts:
-            signals.append(clear_alert(cause, locker, now, state))
+        signals += self.alerts.clear(door_alert_cause(locker, compartment), locker, now, state)
         cycle = state.door_closed()
-        if event.occupied and empty_cause(locker, compartment) in state.alerts:
-            signals.append(clear_alert(empty_cause(locker, compartment), locker, now, state))
+        if event.occupied:
+            signals += self.alerts.clear(empty_cause(locker, compartment), locker, now, state)
         if cycle is None or cycle.purpose is not LockerRequestPurpose.PICKUP or cycle.order is None:
             return signals
         if event.occupied is True:
-            signals.append(
-                raise_alert(
-                    item_left_cause(locker, compartment),
-                    locker,
-                    Severity.WARNING,
-                    f"locker {locker} compartment {compartment}: order {cycle.order} was not taken out",
-                    now,
-                    state,
-                )
+            what = f"order {cycle.order} was not taken out"
+            return signals + self._raise(
+                item_left_cause(locker, compartment), locker, compartment, state, Severity.WARNING, what, now
             )
-            return signals
         if cycle.occupied_at_open is False and not cycle.taken:
             # Opened empty and closed empty: the customer got nothing; staff must look, not the stock.
-            signals.append(
-                raise_alert(
-                    empty_cause(locker, compartment),
-                    locker,
-                    Severity.WARNING,
-                    f"locker {locker} compartment {compartment}: empty when opened for order {cycle.order}",
-                    now,
-                    state,
-                )
+            what = f"empty when opened for order {cycle.order}"
+            return signals + self._raise(
+                empty_cause(locker, compartment), locker, compartment, state, Severity.WARNING, what, now
             )
-            return signals
         if event.occupied is False or cycle.taken:
             signals += self._picked_up(locker, compartment, cycle, now)
         return signals
@@ -329,8 +311,7 @@ class LockerPickups(Processor):
         picked_up = state.sensed(occupied)
         if not occupied:
             for cause in (item_left_cause(locker, compartment), unexpected_item_cause(locker, compartment)):
-                if cause in state.alerts:
-                    signals.append(clear_alert(cause, locker, now, state))
+                signals += self.alerts.clear(cause, locker, now, state)
         elif (
             event.event is E.OCCUPANCY_CHANGED
             and state.cycle is None
@@ -339,9 +320,7 @@ class LockerPickups(Processor):
         ):
             # Something appeared behind a closed door that holds no ready order: nobody loaded it.
             # Only the gateway's manifest says what should be empty; without one nothing is judged.
-            signals.append(
-                self._unexpected(locker, compartment, state, "occupied though no order is in it", now)
-            )
+            signals += self._unexpected(locker, compartment, state, "occupied though no order is in it", now)
         if picked_up:
             # Emptied by someone with a key (no order known): the old, order-less pickup.
             self.counters["pickups"] += 1
@@ -352,15 +331,22 @@ class LockerPickups(Processor):
 
     def _unexpected(
         self, locker: str, compartment: str, state: Compartment, why: str, now: float
-    ) -> AlertSignal:
-        return raise_alert(
-            unexpected_item_cause(locker, compartment),
-            locker,
-            Severity.WARNING,
-            f"locker {locker} compartment {compartment}: {why}",
-            now,
-            state,
-        )
+    ) -> list[Signal]:
+        cause = unexpected_item_cause(locker, compartment)
+        return self._raise(cause, locker, compartment, state, Severity.WARNING, why, now)
+
+    def _raise(
+        self,
+        cause: str,
+        locker: str,
+        compartment: str,
+        state: Compartment,
+        severity: Severity,
+        what: str,
+        now: float,
+    ) -> list[Signal]:
+        message = f"locker {locker} compartment {compartment}: {what}"
+        return self.alerts.raise_(cause, locker, severity, message, now, state, compartment)
 
     def _persist(self) -> None:
         if not self._dirty or self.state_path is None:

@@ -2,41 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from smartstore.gateway.api.schemas import UtcDatetime
+from smartstore.gateway.restock.store import TaskView
 from smartstore.kernel.contract.payloads import ShelfState
 
 TaskStateName = Literal["open", "acknowledged", "resolved", "closed"]
 TaskKindName = Literal["restock_from_backroom", "reorder"]
 
 
-class TaskPublic(BaseModel):
-    id: int
-    store: str
-    slot: str
-    shelf: str | None
-    camera: str
-    gtin: str
-    name: str | None
-    kind: TaskKindName = Field(
-        description="restock_from_backroom while units are counted in the backroom, else reorder."
-    )
-    backroom: int | None = Field(description="Units counted in backroom zones now.")
-    slot_state: Literal["empty", "low"] = Field(description="The slot's latest empty/low state.")
-    state: TaskStateName
-    rank: int | None = Field(None, description="1 = most urgent; null for closed tasks and live events.")
-    opened_at: UtcDatetime = Field(description="When the slot went empty or low.")
-    updated_at: UtcDatetime
-    acknowledged_at: UtcDatetime | None
-    acknowledged_by: str | None
-    resolved_at: UtcDatetime | None
-    resolved_by: str | None
-    closed_at: UtcDatetime | None
-    closed_by: str | None = Field(description="'camera' when the camera saw the slot ok again.")
-    history: list[dict[str, Any]]
+# The API's reading of restock's TaskView, field by field in its order: these fields it narrows and
+# documents; the others keep the view's types. One list of fields, so the two cannot drift apart.
+_TASK_FIELDS_NARROWED: dict[str, tuple[Any, Any]] = {
+    "kind": (
+        TaskKindName,
+        Field(description="restock_from_backroom while units are counted in the backroom, else reorder."),
+    ),
+    "backroom": (int | None, Field(description="Units counted in backroom zones now.")),
+    "slot_state": (Literal["empty", "low"], Field(description="The slot's latest empty/low state.")),
+    "state": (TaskStateName, ...),
+    "rank": (int | None, Field(None, description="1 = most urgent; null for closed tasks and live events.")),
+    "opened_at": (UtcDatetime, Field(description="When the slot went empty or low.")),
+    "updated_at": (UtcDatetime, ...),
+    "acknowledged_at": (UtcDatetime | None, ...),
+    "resolved_at": (UtcDatetime | None, ...),
+    "closed_at": (UtcDatetime | None, ...),
+    "closed_by": (str | None, Field(description="'camera' when the camera saw the slot ok again.")),
+}
+
+
+def _task_public() -> type[BaseModel]:
+    view_fields = get_type_hints(TaskView)  # NotRequired dropped: rank is narrowed above anyway
+    if unknown := _TASK_FIELDS_NARROWED.keys() - view_fields.keys():
+        raise TypeError(f"TaskPublic narrows fields TaskView does not have: {sorted(unknown)}")
+    fields: dict[str, Any] = {
+        name: _TASK_FIELDS_NARROWED.get(name, (hint, ...)) for name, hint in view_fields.items()
+    }
+    return create_model("TaskPublic", __doc__="A restock task as the API returns it.", **fields)
+
+
+if TYPE_CHECKING:
+
+    class TaskPublic(BaseModel):
+        """A restock task as the API returns it (its fields: restock's TaskView, see _task_public)."""
+
+else:
+    TaskPublic = _task_public()
 
 
 class TaskList(BaseModel):

@@ -94,12 +94,12 @@ class SignalConsumer:
         self._idle = threading.Condition()
         self._pending = 0
         self._taken = 0  # messages read from the current receiver incarnation
-        first_store = next(iter(stores))
         self._receiver = ReceiverProcess(
             ReceiverSettings(
                 mqtt=settings.mqtt,
                 client_id=settings.gateway_id,
-                status_topic=topics.status(first_store, topics.Kind.GATEWAY, settings.gateway_id),
+                # Outside every store: one Last Will tells every store's edge agents that we left.
+                status_topic=topics.gateway_presence(settings.gateway_id),
                 subscriptions=[(topics.signals_filter(), 1), (topics.status_filter(), 1)],
                 # Never more unacknowledged messages in flight than the queue holds: the broker's
                 # window is the backpressure once the writer lags.

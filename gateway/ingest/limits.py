@@ -44,7 +44,10 @@ class RateLimits:
     """
 
     agent_per_s: float = 2000.0
-    agent_burst: int = 120_000
+    # At least the shipped broker's max_queued_messages (deploy/mosquitto, 200,000): what it queued for
+    # the gateway while it was down arrives at once on its return and must drain through the burst, not
+    # be dead-lettered as rate_limited. The edge paces its own replays below agent_per_s. Same as config.
+    agent_burst: int = 200_000
     device_per_s: float = 5.0
     device_burst: int = 60
 

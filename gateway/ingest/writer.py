@@ -24,7 +24,7 @@ from smartstore.gateway.monitoring.alerts import alert_view, clear_alert, raise_
 from smartstore.gateway.monitoring.devices import DeviceKey, apply_status, touch_devices
 from smartstore.gateway.restock.store import apply_slot_changes
 from smartstore.kernel.contract import payloads as p
-from smartstore.kernel.contract.topics import Kind, SignalType
+from smartstore.kernel.contract.topics import SignalType
 from smartstore.kernel.contract.validation import RejectReason
 from smartstore.kernel.storeconfig import StoreConfig
 
@@ -276,7 +276,6 @@ class BatchWriter:
                 result.events.append(("alert", store_id, alert_view(alert)))
         else:
             topic = item.route.topic
-            is_self = topic.kind is Kind.GATEWAY and topic.device == self._gateway_id
             outcome = apply_status(
                 session,
                 store_id=store_id,
@@ -284,7 +283,6 @@ class BatchWriter:
                 device_id=topic.device,
                 status=payload,
                 at=now,
-                alerts=not is_self,
             )
             result.events.append(("device", store_id, outcome.device))
             if outcome.alert is not None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.lockers import CodeAttempt, CodeLockout, PickupOrder
 from smartstore.gateway.db.util import as_utc, begin_write, is_sqlite, iso
-from smartstore.gateway.lockers import domain
+from smartstore.gateway.lockers import domain, pickup_opens
 from smartstore.gateway.lockers.compartments import bank_id, locker_of
 from smartstore.gateway.lockers.lifecycle import Event
 from smartstore.gateway.lockers.view_models import LockoutView, order_view
@@ -341,6 +341,10 @@ def _right(
     attempt.order = order
     attempt.compartment = order.compartment_id
     state = domain.OrderState(order.state)
+    if pickup_opens.stale_open(session, order, at):
+        # An earlier open the locker never answered: the code was not used, this try may open.
+        why = f"none within {pickup_opens.PICKUP_OPEN_TIMEOUT_S:g} s; the customer tried again"
+        attempt.events += pickup_opens.give_back(session, order, by=by, at=at, why=why).events
     if state is domain.OrderState.LOADED:
         attempt.result = PickupResult.NOT_READY
     elif order.code_used_at is not None or state is domain.OrderState.PICKED_UP:

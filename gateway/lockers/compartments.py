@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
 from smartstore.gateway.db.models import Device
 from smartstore.gateway.db.util import begin_write
-from smartstore.gateway.lockers import domain
+from smartstore.gateway.lockers import domain, pickup_opens
 from smartstore.gateway.lockers.lifecycle import OrderError, Outcome, get_order, mark_loaded, mark_ready
 from smartstore.gateway.lockers.view_models import CompartmentView, compartment_view, order_view
 from smartstore.kernel import pickup_codes
@@ -254,6 +254,16 @@ def apply_locker_event(
         row.needs_attention = row.needs_attention or "door jammed"
     row.updated_at = at
     outcome = Outcome(order, [("lockers", store_id, compartment_view(row))])
+    request = p.parse_locker_request(event.request)
+    if (
+        order is not None
+        and kind is p.LockerEventType.DOOR_OPENED
+        and request is not None
+        and request.order == order.id
+        and pickup_opens.confirm_late(session, order, request, at)
+    ):
+        outcome.events.append(("orders", store_id, order_view(order)))
+        outcome.lockers.add((store_id, locker))
     if (
         order is not None
         and order.state == domain.OrderState.LOADED.value
@@ -287,7 +297,7 @@ def apply_locker_ack(
         return None
     if ack.result == "done":
         _confirm_open(session, order, at)
-        return None
+        return _late(store_id, order, pickup_opens.confirm_late(session, order, request, at))
     outcome = Outcome(order)
     reason = (ack.reason or "no reason given")[:150]
     if request.purpose is p.LockerRequestPurpose.PICKUP and order.state == domain.OrderState.READY.value:
@@ -310,6 +320,14 @@ def apply_locker_ack(
         "locker %s/%s failed to open for %s: %s", locker, order.compartment_id, ack.request, reason
     )
     return outcome
+
+
+def _late(store_id: str, order: PickupOrder, changed: bool) -> Outcome | None:
+    """What to publish when a late answer made a given-back code used after all."""
+    if not changed:
+        return None
+    assert order.locker_id is not None
+    return Outcome(order, [("orders", store_id, order_view(order))], {(store_id, order.locker_id)})
 
 
 def _confirm_open(session: Session, order: PickupOrder, at: datetime) -> None:

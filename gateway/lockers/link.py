@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from smartstore.gateway.events import EventBus
 from smartstore.gateway.lockers.code_entry import prune_counters
 from smartstore.gateway.lockers.compartments import apply_locker_ack, apply_locker_event
 from smartstore.gateway.lockers.lifecycle import Outcome, expire_due, flag_unconfirmed_opens
+from smartstore.gateway.lockers.pickup_opens import release_unconfirmed
 from smartstore.gateway.lockers.views import ready_manifests
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
@@ -36,6 +38,21 @@ _QUEUE_MAX = 10_000
 _TICK_S = 0.5
 _MANIFEST_CHECK_S = 5.0
 _REFRESH = "refresh"
+
+
+class OpenAnswer(StrEnum):
+    """What became of an open command someone waits for (`LockerLink.open_and_wait`)."""
+
+    OPENED = "opened"  # ack `done`, or the door reported open for that request
+    FAILED = "failed"  # ack `failed`: the compartment is flagged, a pickup code works again
+    NO_ANSWER = "no_answer"  # nothing within the wait: offline locker, command lost
+    NOT_SENT = "not_sent"  # the broker link is down
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.answer = OpenAnswer.NO_ANSWER
 
 
 def load_code_secret(settings: GatewaySettings) -> bytes:
@@ -99,6 +116,8 @@ class LockerLink:
         self._published: dict[LockerKey, tuple[Any, ...]] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._waiters: dict[str, _Waiter] = {}
+        self._waiters_lock = threading.Lock()
         for store in stores:
             for topic_filter in topics.locker_feedback_filters(store):
                 link.subscribe(topic_filter, 1, self._on_message)
@@ -148,6 +167,33 @@ class LockerLink:
             return False
         logger.info("open %s/%s/%s sent (%s)", store, locker, compartment, request)
         return True
+
+    def open_and_wait(
+        self, store: str, locker: str, compartment: str, request: str, timeout_s: float
+    ) -> OpenAnswer:
+        """Send the open command and wait for the locker's answer to it (its ack or its door opening),
+        written to the database before this returns. For a customer at the kiosk: a command the locker
+        never answers must not pass for an open door."""
+        waiter = _Waiter()
+        with self._waiters_lock:
+            self._waiters[request] = waiter
+        try:
+            if not self.open_door(store, locker, compartment, request):
+                return OpenAnswer.NOT_SENT
+            waiter.done.wait(timeout_s)
+            return waiter.answer
+        finally:
+            with self._waiters_lock:
+                self._waiters.pop(request, None)
+
+    def _answered(self, request: str | None, answer: OpenAnswer) -> None:
+        if request is None:
+            return
+        with self._waiters_lock:
+            waiter = self._waiters.get(request)
+        if waiter is not None and not waiter.done.is_set():
+            waiter.answer = answer
+            waiter.done.set()
 
     def refresh(self, lockers: Iterable[LockerKey]) -> None:
         """Republish these lockers' manifests soon (from the worker thread, after the caller's commit)."""
@@ -217,12 +263,15 @@ class LockerLink:
                 logger.exception("locker link: %s failed", kind or "periodic work")
 
     def sweep(self, at: datetime) -> int:
-        """Expire overdue orders, flag loads the locker never confirmed; returns how many orders."""
+        """Expire overdue orders, flag loads the locker never confirmed, give back the codes of kiosk
+        opens it never confirmed; returns how many orders."""
         timeout = self.settings.locker_open_timeout_s
         with self.sessions() as session:
             outcomes = expire_due(session, self.stores, at)
             session.commit()
             outcomes += flag_unconfirmed_opens(session, self.stores, at, timeout)
+            session.commit()
+            outcomes += release_unconfirmed(session, self.stores, at)
             session.commit()
             if pruned := prune_counters(session, self.stores, at):
                 logger.info("forgot %d stale pickup-code counters", pruned)
@@ -248,6 +297,12 @@ class LockerLink:
             else:
                 return
             session.commit()
+        if isinstance(payload, p.LockerAck):
+            self._answered(
+                payload.request, OpenAnswer.OPENED if payload.result == "done" else OpenAnswer.FAILED
+            )
+        elif payload.event is p.LockerEventType.DOOR_OPENED:
+            self._answered(payload.request, OpenAnswer.OPENED)
         if outcome is not None:
             for type_, store_id, data in outcome.events:
                 self.bus.publish(type_, store_id, data)

@@ -48,8 +48,9 @@ def offline_cause(kind: Kind | str, device_id: str) -> str:
 
 
 def is_known_device(store: StoreConfig, kind: Kind, device_id: str) -> bool:
-    """Readers, cameras, lockers and edge agents come from the store file; gateways announce
-    themselves (they are ours: their status topics are the gateway's own credentials)."""
+    """Readers, cameras, lockers and edge agents come from the store file. Gateways belong to no
+    store: they announce themselves on their own presence topic (topics.gateway_presence), so a
+    gateway status under a store is refused like any unknown device."""
     if kind is Kind.RFID:
         return any(reader.id == device_id for reader in store.devices.readers)
     if kind is Kind.CAMERA:
@@ -58,7 +59,7 @@ def is_known_device(store: StoreConfig, kind: Kind, device_id: str) -> bool:
         return any(locker.id == device_id for locker in store.devices.lockers)
     if kind is Kind.EDGE:
         return device_id in store.devices.agents
-    return True
+    return False
 
 
 def device_view(device: Device) -> DeviceView:
@@ -81,7 +82,6 @@ def apply_status(
     device_id: str,
     status: DeviceStatus,
     at: datetime,
-    alerts: bool = True,
 ) -> StatusOutcome:
     """Record a device's announced state; going offline raises `device_offline:{kind}:{device}`
     (critical for lockers: orders are stuck inside), coming online clears it.
@@ -106,23 +106,20 @@ def apply_status(
     if status.info:
         device.info = dict(status.info)
     alert = None
-    if alerts:
-        cause = offline_cause(kind, device_id)
-        if status.state is DeviceState.OFFLINE and previous != DeviceState.OFFLINE.value:
-            severity = Severity.CRITICAL if kind is Kind.LOCKER else Severity.WARNING
-            alert = raise_alert(
-                session,
-                store_id=store_id,
-                cause=cause,
-                severity=severity,
-                message=f"{kind.value} {device_id} is offline",
-                device_id=device_id,
-                at=at,
-            )
-        elif status.state is DeviceState.ONLINE:
-            alert = clear_alert(
-                session, store_id=store_id, cause=cause, at=at, by=f"{kind.value}:{device_id}"
-            )
+    cause = offline_cause(kind, device_id)
+    if status.state is DeviceState.OFFLINE and previous != DeviceState.OFFLINE.value:
+        severity = Severity.CRITICAL if kind is Kind.LOCKER else Severity.WARNING
+        alert = raise_alert(
+            session,
+            store_id=store_id,
+            cause=cause,
+            severity=severity,
+            message=f"{kind.value} {device_id} is offline",
+            device_id=device_id,
+            at=at,
+        )
+    elif status.state is DeviceState.ONLINE:
+        alert = clear_alert(session, store_id=store_id, cause=cause, at=at, by=f"{kind.value}:{device_id}")
     session.flush()
     if previous != device.state:
         logger.info("device %s/%s/%s: %s -> %s", store_id, kind.value, device_id, previous, device.state)

@@ -254,8 +254,17 @@ def run(args: argparse.Namespace) -> int:
         keys = create_demo_keys(demo.db_url, demo.store.store.id)
         if not demo.start_components():
             return 1
+        offline = demo.wait_lockers_online(keys["manager"])
         if demo.stopping.is_set():
             return 0
+        if offline and demo.dead_child() is None:  # a dead child is reported by demo.wait() below
+            print(
+                f"smartstore demo: the gateway has not seen locker {', '.join(offline)} online within "
+                f"{settings.lockers_timeout_s:g} s: loading orders answers locker_offline until it does; "
+                f"see {demo.logs_dir / 'sim.log'} and {demo.logs_dir / 'gateway.log'}",
+                file=sys.stderr,
+                flush=True,
+            )
         running = True
         print(banner(demo, keys), flush=True)
         if settings.order_every_s > 0:

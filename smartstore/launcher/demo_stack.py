@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
@@ -39,6 +40,11 @@ class DemoSettings(BaseModel):
     seed: int = 7
     data_dir: Path | None = None
     startup_timeout_s: float = Field(90.0, gt=0)
+    lockers_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long the banner waits until the gateway sees the simulated lockers online.",
+    )
     stop_timeout_s: float = Field(10.0, gt=0)
     outages: tuple[Outage, ...] | None = Field(None, description="Devices to unplug; None = the default one.")
     order_every_s: float = Field(40.0, ge=0, description="Simulated pickup orders this often; 0 = none.")
@@ -61,6 +67,21 @@ def wait_healthy(url: str, gateway: Child, timeout: float, stop: threading.Event
             pass
         stop.wait(0.25)
     return False
+
+
+def online_devices(url: str, key: str, kind: str) -> set[str]:
+    """Ids of the devices of `kind` the gateway's devices API says are online; none while it cannot answer."""
+    request = urllib.request.Request(url, headers={"X-API-Key": key})  # noqa: S310  (our own loopback URL)
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
+            devices = json.load(response)
+    except (urllib.error.URLError, OSError, ValueError):
+        return set()
+    return {
+        str(d["id"])
+        for d in devices
+        if isinstance(d, dict) and d.get("kind") == kind and d.get("state") == "online"
+    }
 
 
 class Demo:
@@ -136,6 +157,23 @@ class Demo:
             *(f"--outage={outage_text(outage)}" for outage in self.outages),
         )
         return True
+
+    def wait_lockers_online(self, key: str) -> list[str]:
+        """Wait until the gateway sees every simulated locker bank online; returns those still offline.
+
+        Loading an order into a bank the gateway has not heard online answers `locker_offline`: whoever
+        follows the banner at once must not meet that. Gives up early when stopping or a child died.
+        """
+        wanted = {locker.id for locker in self.store.devices.lockers}
+        url = f"http://{LOOPBACK}:{self.settings.http_port}/api/v1/stores/{self.store.store.id}/devices"
+        deadline = time.monotonic() + self.settings.lockers_timeout_s
+        while wanted:
+            wanted -= online_devices(url, key, "locker")
+            if not wanted or time.monotonic() >= deadline or self.dead_child() is not None:
+                break
+            if self.stopping.wait(0.25):
+                break
+        return sorted(wanted)
 
     def dead_child(self) -> Child | None:
         return next((c for c in self.children if c.exit_code() is not None), None)

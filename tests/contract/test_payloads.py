@@ -20,6 +20,7 @@ from smartstore.kernel.contract.validation import (
     Rejected,
     RejectReason,
     decode,
+    decode_gateway_presence,
 )
 
 STORE = "store-berlin-01"
@@ -336,3 +337,16 @@ def test_timestamps_in_other_zones_are_the_same_instant() -> None:
     )
     assert signal.ts == datetime(2025, 3, 1, 9, tzinfo=UTC)
     assert signal.ts.tzinfo == UTC
+
+
+def test_gateway_presence_decodes_as_a_status_and_nothing_else_does() -> None:
+    presence = topics.gateway_presence("gw-1")
+    online = p.DeviceStatus(**p.envelope(1), state=p.DeviceState.ONLINE)
+    decoded = decode_gateway_presence(presence, p.encode(online))
+    assert isinstance(decoded, p.DeviceStatus)
+    assert decoded.state is p.DeviceState.ONLINE
+    refused = decode_gateway_presence(presence, b"{not json")
+    assert isinstance(refused, Rejected)
+    assert refused.reason is RejectReason.INVALID_JSON
+    store_level = topics.status(STORE, topics.Kind.GATEWAY, "gw-1")
+    assert decode_gateway_presence(store_level, p.encode(online)) is None

@@ -103,3 +103,41 @@ def test_subscription_filters_cover_exactly_their_topics() -> None:
     ]
     with pytest.raises(TopicError):
         topics.signals_filter("#")
+
+
+def test_gateway_presence_lies_outside_every_store() -> None:
+    presence = topics.gateway_presence("gw-1")
+    assert presence == "smartstore/v1/_gateways/gw-1/presence"
+    assert topics.parse_gateway_presence(presence) == "gw-1"
+    # No store can be called "_gateways", and no store-level topic is read as a presence.
+    with pytest.raises(TopicError):
+        Topic.parse(presence)
+    with pytest.raises(TopicError):
+        topics.status("_gateways", Kind.GATEWAY, "gw-1")
+    assert topics.parse_gateway_presence(topics.status(STORE, Kind.GATEWAY, "gw-1")) is None
+    assert topics.parse_gateway_presence("smartstore/v1/_gateways/+/presence") is None
+    assert topics.parse_gateway_presence("smartstore/v1/_gateways/gw-1/presence/x") is None
+
+
+def matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter matching (+ one level, # the rest), as a broker does it."""
+    levels, parts = topic_filter.split("/"), topic.split("/")
+    for index, level in enumerate(levels):
+        if level == "#":
+            return True
+        if index >= len(parts) or (level != "+" and level != parts[index]):
+            return False
+    return len(levels) == len(parts)
+
+
+def test_presence_is_matched_by_its_filter_and_by_no_store_filter() -> None:
+    presence = topics.gateway_presence("gw-1")
+    assert matches(topics.gateway_presence_filter(), presence)
+    store_filters = [
+        topics.status_filter(),
+        topics.status_filter(STORE),
+        topics.signals_filter(),
+        *topics.device_data_filters(STORE),
+    ]
+    assert not [f for f in store_filters if matches(f, presence)]
+    assert matches(topics.status_filter(), topics.status(STORE, Kind.EDGE, "edge-1"))  # the helper works

@@ -28,14 +28,16 @@ COMPARTMENTS = [f"c{n:02d}" for n in range(1, 11)]
 
 GATEWAY_CHILD = """
 import signal, sys, threading
+from pathlib import Path
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.inventory.catalog import sync_stores
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.kernel.mqtt import MqttSettings
 from smartstore.kernel.storeconfig import EXAMPLE_STORE
 
+stores = [Path(path) for path in sys.argv[3:]] or [EXAMPLE_STORE]
 settings = GatewaySettings(
-    db_url=sys.argv[1], mqtt=MqttSettings(url=sys.argv[2]), gateway_id="gw-faults", stores=[EXAMPLE_STORE]
+    db_url=sys.argv[1], mqtt=MqttSettings(url=sys.argv[2]), gateway_id="gw-faults", stores=stores
 )
 runtime = GatewayRuntime.build(settings)
 sync_stores(runtime.sessions, runtime.stores)
@@ -69,15 +71,16 @@ def peak_rss_mb(pid: int) -> float:
 class Gateway:
     """The gateway's ingest (receiver process + writer) in a child process, on a SQLite file."""
 
-    def __init__(self, db_path: Path, broker_url: str) -> None:
+    def __init__(self, db_path: Path, broker_url: str, stores: Sequence[Path] = ()) -> None:
         self.db_path = db_path
         self.broker_url = broker_url
+        self.stores = [str(path) for path in stores]  # none: the example store alone
         self.process: subprocess.Popen[bytes] | None = None
         self.peak_mb = 0.0
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", GATEWAY_CHILD, f"sqlite:///{self.db_path}", self.broker_url],
+            [sys.executable, "-c", GATEWAY_CHILD, f"sqlite:///{self.db_path}", self.broker_url, *self.stores],
             cwd=REPO,
             stdout=subprocess.PIPE,
         )
@@ -121,6 +124,8 @@ class Edge:
             "SMARTSTORE_EDGE_VISION__ENABLED": "false",
             "SMARTSTORE_EDGE_TICK_INTERVAL_S": "0.05",
             "SMARTSTORE_EDGE_OUTBOX__MAINTENANCE_INTERVAL_S": "1",
+            # door_events() flaps on purpose: every raise must reach the gateway to be counted there.
+            "SMARTSTORE_EDGE_LOCKERS__ALERT_RERAISE_S": "0",
             **self.env,
         }
         with self.log_path.open("ab") as log:
@@ -188,6 +193,16 @@ class Edge:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def store_served_first(tmp_path: Path) -> list[Path]:
+    """Another store listed before the example store (the edge's): a gateway that announced itself
+    only on its first store's topics would never tell this edge that it came back."""
+    from smartstore.kernel.storeconfig import EXAMPLE_STORE
+
+    other = tmp_path / "store-hamburg-01.yaml"
+    other.write_text(EXAMPLE_STORE.read_text().replace(f"id: {STORE}", "id: store-hamburg-01", 1))
+    return [other, EXAMPLE_STORE]
 
 
 def door_events(count: int, start: int = 0) -> list[tuple[str, bytes]]:

@@ -11,20 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_helpers import Device, Edge, Gateway, door_events, wait_for
+from fault_helpers import Device, Edge, Gateway, door_events, store_served_first, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("replay", [True, False], ids=["replay", "without-replay"])
+@pytest.mark.parametrize(
+    ("replay", "other_store_first"),
+    [(True, False), (True, True), (False, False)],
+    ids=["replay", "replay-gateway-of-two-stores", "without-replay"],
+)
 def test_broker_kill_with_the_gateway_down_loses_nothing(
-    mosquitto: Any, tmp_path: Path, processes: list[Any], replay: bool
+    mosquitto: Any, tmp_path: Path, processes: list[Any], replay: bool, other_store_first: bool
 ) -> None:
     """1,000 locker door events acknowledged by Mosquitto while the gateway is down; Mosquitto killed
     before any autosave (the test broker's is 30 minutes); all applied exactly once when both return.
-    Without the outbox's replay (the behaviour before issue #25) none would ever be applied."""
+    Without the outbox's replay (the behaviour before issue #25) none would ever be applied. A gateway
+    serving another store first must reach this store's edge too (its presence is outside stores)."""
     total = 1000
-    gateway = Gateway(tmp_path / "gateway.db", mosquitto.url)
+    stores = store_served_first(tmp_path) if other_store_first else []
+    gateway = Gateway(tmp_path / "gateway.db", mosquitto.url, stores)
     processes.append(gateway)
     gateway.start()  # its persistent session exists: the broker queues for it while it is down
     gateway.kill()

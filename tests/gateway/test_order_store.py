@@ -19,11 +19,12 @@ from locker_helpers import (
     ready,
     stock,
 )
+from pickup_helpers import attempt
 from sqlalchemy import select, text
 
 from smartstore.gateway.db.lockers import CodeAttempt, CompartmentState, PickupOrder
 from smartstore.gateway.db.models import Alert
-from smartstore.gateway.lockers.code_entry import PickupResult, pickup_with_code
+from smartstore.gateway.lockers.code_entry import PickupResult
 from smartstore.gateway.lockers.lifecycle import OrderError, cancel_order, expire_due, get_order
 from smartstore.gateway.lockers.order_store import create_order
 from smartstore.gateway.lockers.views import ready_manifests
@@ -128,30 +129,14 @@ def test_the_code_is_stored_only_as_hashes(runtime: GatewayRuntime) -> None:
     assert loading.code not in dump
 
 
-def attempt(runtime: GatewayRuntime, code: str, order_hint: str | None = None) -> PickupResult:
-    with runtime.sessions() as session:
-        result = pickup_with_code(
-            session,
-            runtime.stores[STORE],
-            LOCKER,
-            code,
-            by="kiosk",
-            at=now(),
-            secret=SECRET,
-            order_hint=order_hint,
-        )
-        session.commit()
-        return result.result
-
-
 def test_code_works_once_only_when_ready(runtime: GatewayRuntime) -> None:
     stock(runtime, RICE, 5)
     order = create(runtime, [(RICE, 1)])
     loading = load(runtime, order)
-    assert attempt(runtime, loading.code) is PickupResult.NOT_READY
+    assert attempt(runtime, loading.code).result is PickupResult.NOT_READY
     door_event(runtime, loading.compartment, p.LockerEventType.DOOR_CLOSED, occupied=True)
-    assert attempt(runtime, loading.code) is PickupResult.OPENED
-    assert attempt(runtime, loading.code) is PickupResult.USED
+    assert attempt(runtime, loading.code).result is PickupResult.OPENED
+    assert attempt(runtime, loading.code).result is PickupResult.USED
     with runtime.sessions() as session:
         assert (
             ready_manifests(session, runtime.stores, now())[(STORE, LOCKER)] == []
@@ -169,48 +154,31 @@ def test_five_wrong_codes_lock_their_source_and_the_right_code_of_another_still_
     wrong = f"{(int(loading.code) + 1) % 10**6:06d}"
     tries = []
     for _ in range(5):
-        with runtime.sessions() as session:
-            result = pickup_with_code(
-                session, runtime.stores[STORE], LOCKER, wrong, by="k", at=now(), secret=SECRET, source="s1"
-            )
-            session.commit()
+        result = attempt(runtime, wrong, "s1")
         tries.append((result.result, result.tries_left))
     assert tries == [(PickupResult.WRONG, n) for n in (4, 3, 2, 1, 0)]
+    locked = attempt(runtime, loading.code, "s1")
+    assert locked.result is PickupResult.LOCKED
+    assert locked.retry_after_s is not None
+    assert 14 * 60 < locked.retry_after_s <= 15 * 60
     with runtime.sessions() as session:
-        locked = pickup_with_code(
-            session, runtime.stores[STORE], LOCKER, loading.code, by="k", at=now(), secret=SECRET, source="s1"
-        )
-        session.commit()
-        assert locked.result is PickupResult.LOCKED
-        assert locked.retry_after_s is not None
-        assert 14 * 60 < locked.retry_after_s <= 15 * 60
         # A session locking itself is no news for staff: no alert, one audit row for the lockout.
         assert session.scalars(select(Alert.cause)).all() == []
         assert session.scalars(select(CodeAttempt.result)).all() == ["lockout"]
     assert state_of(runtime, order) == "ready"  # the right code waits out the lockout in that session
-    with runtime.sessions() as session:
-        other = pickup_with_code(
-            session, runtime.stores[STORE], LOCKER, loading.code, by="k", at=now(), secret=SECRET, source="s2"
-        )
-        session.commit()
+    other = attempt(runtime, loading.code, "s2")
     assert other.result is PickupResult.OPENED  # another customer is not locked out
 
 
 def test_the_order_throttle_counts_codes_given_with_an_order_number(runtime: GatewayRuntime) -> None:
-    runtime_store = runtime.stores[STORE]
     stock(runtime, RICE, 5)
     order = create(runtime, [(RICE, 1)])
     loading = ready(runtime, order)
     other = create(runtime, [(RICE, 1)])
     # The right code with another order's number is wrong for that order.
-    assert attempt(runtime, loading.code, order_hint=other) is PickupResult.WRONG
-    with runtime.sessions() as session:
-        result = pickup_with_code(
-            session, runtime_store, LOCKER, "000000", by="k", at=now(), secret=SECRET, order_hint=other
-        )
-        session.commit()
-    assert result.tries_left == 3
-    assert attempt(runtime, loading.code, order_hint=order) is PickupResult.OPENED
+    assert attempt(runtime, loading.code, order=other).result is PickupResult.WRONG
+    assert attempt(runtime, "000000", "k", order=other).tries_left == 3
+    assert attempt(runtime, loading.code, order=order).result is PickupResult.OPENED
 
 
 def test_expiry_releases_flags_the_compartment_and_alerts(runtime: GatewayRuntime) -> None:

@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from locker_helpers import LOCKER, RICE, SECRET, STORE, create, now, ready, stock
+from locker_helpers import LOCKER, RICE, STORE, create, now, ready, stock
+from pickup_helpers import attempt
 from sqlalchemy import func, select
 
 from smartstore.gateway.db.lockers import CodeAttempt, CodeLockout, PickupOrder
 from smartstore.gateway.db.models import Alert
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.code_entry import (
-    PickupAttempt,
     PickupResult,
     active_lockouts,
     lift_lockouts,
-    pickup_with_code,
     prune_counters,
 )
 from smartstore.gateway.lockers.lifecycle import mark_picked_up
 from smartstore.gateway.runtime import GatewayRuntime
 
 WRONG = "000000"
-
-
-def attempt(
-    runtime: GatewayRuntime, code: str, source: str, at: datetime | None = None, order: str | None = None
-) -> PickupAttempt:
-    with runtime.sessions() as session:
-        result = pickup_with_code(
-            session,
-            runtime.stores[STORE],
-            LOCKER,
-            code,
-            by="kiosk 1 (abc)",
-            at=at or now(),
-            secret=SECRET,
-            source=source,
-            order_hint=order,
-        )
-        session.commit()
-        return result
 
 
 def with_bank_ceiling(runtime: GatewayRuntime, ceiling: int) -> None:

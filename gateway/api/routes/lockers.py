@@ -8,15 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from smartstore.gateway.api.deps import RuntimeDep, SessionDep, StoreScope, require_store
 from smartstore.gateway.api.errors import ApiError, ErrorResponse
 from smartstore.gateway.api.locker_schemas import LockoutsLifted, PickupOpened, PickupRequest, ServiceRequest
+from smartstore.gateway.api.routes.kiosk import open_for_customer
 from smartstore.gateway.api.routes.pickup_orders import NO_STORE, LockerManager, order_error, publish, who
-from smartstore.gateway.db.lockers import PickupOrder
-from smartstore.gateway.db.util import begin_write, utc_now
-from smartstore.gateway.lockers import domain
+from smartstore.gateway.db.util import utc_now
 from smartstore.gateway.lockers.code_entry import PickupAttempt, PickupResult, lift_lockouts, pickup_with_code
 from smartstore.gateway.lockers.compartments import offline_lockers, set_service
 from smartstore.gateway.lockers.lifecycle import OrderError, Outcome
@@ -67,15 +65,6 @@ def _refusal(attempt: PickupAttempt) -> JSONResponse:
     return JSONResponse({"error": error, **extra}, status_code=status, headers=headers)
 
 
-def _undo_open(session: Session, order_id: str) -> None:
-    """The door could not be told to open: the code must work again."""
-    begin_write(session)
-    order = session.get(PickupOrder, order_id, with_for_update=True, populate_existing=True)
-    if order is not None and order.state == domain.OrderState.READY.value:
-        order.code_used_at = None
-        session.commit()
-
-
 @router.post(
     "/stores/{store}/lockers/{locker}/pickup",
     response_model=PickupOpened,
@@ -84,7 +73,11 @@ def _undo_open(session: Session, order_id: str) -> None:
         409: {"model": ErrorResponse, "description": "Order not in the locker yet, or code used."},
         410: {"model": ErrorResponse, "description": "The order expired."},
         423: {"model": ErrorResponse, "description": "Locked after wrong codes (`retry_after_s`)."},
-        503: {"model": ErrorResponse, "description": "No link to the locker: use its keypad."},
+        503: {
+            "model": ErrorResponse,
+            "description": "No link to the locker (`locker_offline`: use its keypad), or the locker did not "
+            "confirm the door opened (`door_not_confirmed`, `Retry-After`): the code works again.",
+        },
     },
     summary="A customer's code at the locker's kiosk: opens the order's door",
 )
@@ -115,21 +108,7 @@ def pickup(
         runtime.metrics.pickup_code_refusals.labels(result=attempt.result.value).inc()
         publish(runtime, Outcome(None, attempt.events, attempt.lockers))
         return _refusal(attempt)
-    assert attempt.order is not None
-    assert attempt.compartment is not None
-    assert attempt.request is not None
-    if not link.open_door(scope.store_id, locker, attempt.compartment, attempt.request):
-        _undo_open(session, attempt.order.id)
-        raise ApiError(503, "locker_offline", "the locker cannot be reached from here; use its keypad")
-    publish(runtime, Outcome(attempt.order, attempt.events, attempt.lockers))
-    opened = PickupOpened(
-        door=attempt.compartment,
-        door_number=domain.door_number(attempt.compartment),
-        order=attempt.order.id,
-        locker=locker,
-        request=attempt.request,
-    )
-    return JSONResponse(opened.model_dump(mode="json"), headers=NO_STORE)
+    return open_for_customer(runtime, session, scope.store, locker, attempt, who(scope))
 
 
 @router.post(

@@ -196,6 +196,33 @@ def edge_snapshot(store: str, agent: str, camera: str) -> str:
     return _topic(store, Kind.EDGE, agent, Channel.SNAPSHOT, check_identifier(camera, "camera"))
 
 
+# Gateway presence: one retained topic per gateway, outside every store (Sparkplug's STATE topic is the
+# model). A gateway serves many stores over one MQTT connection, and a connection has one Last Will:
+# on a store-level topic only that store's edge agents would learn that the gateway died, and the
+# others would never send their unconfirmed tail again (edge/replay.py). "_gateways" can never be a
+# store id (identifiers start with a letter or digit), and the topic has one level fewer than every
+# store topic, so no store-level filter (`smartstore/v1/+/+/+/status`) matches it.
+GATEWAYS = "_gateways"
+PRESENCE = "presence"
+
+
+def gateway_presence(gateway_id: str) -> str:
+    return "/".join((ROOT, VERSION, GATEWAYS, check_identifier(gateway_id, "gateway"), PRESENCE))
+
+
+def gateway_presence_filter() -> str:
+    """Every gateway's presence: what each edge agent watches, whichever gateway serves its store."""
+    return "/".join((ROOT, VERSION, GATEWAYS, "+", PRESENCE))
+
+
+def parse_gateway_presence(topic: str) -> str | None:
+    """The gateway id of a presence topic; None for any other topic."""
+    parts = topic.split("/")
+    if len(parts) != 5 or parts[:3] != [ROOT, VERSION, GATEWAYS] or parts[4] != PRESENCE:
+        return None
+    return parts[3] if _IDENTIFIER.match(parts[3]) else None
+
+
 # Subscription filters. `store` may be "+" to cover every store on the broker.
 
 

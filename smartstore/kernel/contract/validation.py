@@ -12,7 +12,15 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from smartstore.kernel.contract import payloads as p
-from smartstore.kernel.contract.topics import Channel, Kind, SignalType, TelemetryType, Topic, TopicError
+from smartstore.kernel.contract.topics import (
+    Channel,
+    Kind,
+    SignalType,
+    TelemetryType,
+    Topic,
+    TopicError,
+    parse_gateway_presence,
+)
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 # The shipped broker refuses larger messages (deploy/mosquitto/mosquitto.conf message_size_limit).
@@ -118,6 +126,18 @@ def decode(topic_text: str, raw: bytes) -> Decoded | Image | Rejected:
     if len(raw) > MAX_JSON_BYTES:
         return Rejected(RejectReason.TOO_LARGE, f"{len(raw)} bytes > {MAX_JSON_BYTES}")
     return decode_json(topic, model, raw)
+
+
+def decode_gateway_presence(topic_text: str, raw: bytes) -> p.DeviceStatus | Rejected | None:
+    """A gateway's presence (topics.gateway_presence); None when `topic_text` is not one."""
+    if parse_gateway_presence(topic_text) is None:
+        return None
+    if len(raw) > MAX_JSON_BYTES:
+        return Rejected(RejectReason.TOO_LARGE, f"{len(raw)} bytes > {MAX_JSON_BYTES}")
+    try:
+        return p.DeviceStatus.model_validate_json(raw)
+    except ValidationError as error:
+        return _classify(raw, error)
 
 
 def decode_json(topic: Topic, model: type[p.Envelope], raw: bytes) -> Decoded | Rejected:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import paho.mqtt.client as paho
 import pytest
 from api_helpers import BERLIN, Keys, auth, stock, wait_until
 from fastapi.testclient import TestClient
-from paho.mqtt.enums import CallbackAPIVersion
+from locker_helpers import FakeLockerBank, running_locker_link
 from sqlalchemy import select
 
+from smartstore.gateway.api.routes import kiosk
 from smartstore.gateway.db.lockers import CodeAttempt, PickupOrder
 from smartstore.gateway.lockers.lifecycle import mark_picked_up
 from smartstore.gateway.lockers.link import LockerLink
@@ -25,7 +24,6 @@ from smartstore.kernel import pickup_codes
 from smartstore.kernel.contract import payloads as p
 from smartstore.kernel.contract import topics
 from smartstore.kernel.contract.topics import Kind
-from smartstore.kernel.mqtt import MqttLink
 
 ORDERS = f"/api/v1/stores/{BERLIN}/pickup-orders"
 LOCKERS = f"/api/v1/stores/{BERLIN}/lockers"
@@ -34,76 +32,11 @@ RICE = "09506000100098"
 SECRET = b"api-test-pickup-code-lookup-secret"
 
 
-class FakeLockerBank:
-    """Stands in for locker-1's controller on the broker: records commands and manifests, sends events."""
-
-    def __init__(self, url: str) -> None:
-        self.commands: list[p.LockerCommand] = []
-        self.manifests: list[p.LockerManifest] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"locker-{uuid.uuid4().hex[:6]}")
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
-        host, port = url.removeprefix("mqtt://").split(":")
-        self.client.connect(host, int(port))
-        self.client.loop_start()
-        self.client.subscribe(
-            [(topics.locker_cmd(BERLIN, "locker-1"), 1), (topics.locker_manifest(BERLIN, "locker-1"), 1)]
-        )
-        assert self._subscribed.wait(5)
-        self.seq = 0
-
-    def _on_message(self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
-        data = json.loads(message.payload)
-        with self._lock:
-            if message.topic.endswith("/cmd"):
-                self.commands.append(p.LockerCommand.model_validate(data))
-            else:
-                self.manifests.append(p.LockerManifest.model_validate(data))
-
-    def send(self, model: type[p.Envelope], channel: str, **fields: Any) -> None:
-        self.seq += 1
-        payload = model(**p.envelope(self.seq), **fields)
-        topic = (
-            topics.locker_event(BERLIN, "locker-1")
-            if channel == "event"
-            else topics.locker_ack(BERLIN, "locker-1")
-        )
-        self.client.publish(topic, p.encode(payload), qos=1).wait_for_publish(5)
-
-    def door(
-        self, compartment: str, event: str, occupied: bool | None = None, request: str | None = None
-    ) -> None:
-        self.send(
-            p.LockerEvent,
-            "event",
-            compartment=compartment,
-            event=p.LockerEventType(event),
-            occupied=occupied,
-            request=request,
-        )
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.fixture
 def link(api_runtime: GatewayRuntime, mosquitto: Any) -> Iterator[LockerLink]:
     api_runtime.settings = api_runtime.settings.model_copy(update={"mqtt": mosquitto.settings})
-    mqtt = MqttLink(mosquitto.settings, f"gw-lockers-{uuid.uuid4().hex[:6]}")
-    started = LockerLink(
-        api_runtime.settings, api_runtime.stores, api_runtime.sessions, api_runtime.bus, mqtt, secret=SECRET
-    )
-    api_runtime.lockers = started
-    started.start()
-    mqtt.start()
-    assert started.wait_ready(10)
-    yield started
-    mqtt.stop()
-    started.stop()
-    api_runtime.lockers = None
+    with running_locker_link(api_runtime, mosquitto.settings, SECRET) as started:
+        yield started
 
 
 @pytest.fixture
@@ -348,3 +281,32 @@ def test_without_the_locker_link_the_kiosk_says_use_the_keypad(
     order = new_order(client, keys)
     load = client.post(f"{ORDERS}/{order}/load", headers=auth(keys.manager))
     assert (load.status_code, load.json()["error"]["code"]) == (503, "locker_offline")
+
+
+def test_a_door_the_locker_never_confirms_answers_503_and_the_code_works_again(
+    client: TestClient,
+    keys: Keys,
+    api_runtime: GatewayRuntime,
+    link: LockerLink,
+    bank: FakeLockerBank,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kiosk, "KIOSK_OPEN_WAIT_S", 1.0)
+    stock(api_runtime, BERLIN, RICE, zone="aisle-1", quantity=5)
+    order = new_order(client, keys)
+    code = client.post(f"{ORDERS}/{order}/load", headers=auth(keys.manager)).json()["code"]
+    bank.door("c01", "door_closed", occupied=True)
+    wait_until(lambda: state(client, keys, order) == "ready", what="ready")
+    bank.ack_pickups = False  # the controller went quiet
+    silent = client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk))
+    assert silent.status_code == 503, silent.text
+    assert silent.json()["error"]["code"] == "door_not_confirmed"
+    assert silent.headers["retry-after"] == str(kiosk.RETRY_AFTER_S)
+    detail = client.get(f"{ORDERS}/{order}", headers=auth(keys.manager)).json()
+    assert (detail["state"], detail["code_used_at"]) == ("ready", None)
+    bank.ack_pickups = True
+    again = client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk))
+    assert again.status_code == 200, again.text
+    assert again.json()["request"] == f"pickup:{order}:2"
+    used = client.post(PICKUP, json={"code": code}, headers=auth(keys.kiosk))
+    assert used.json()["error"]["code"] == "code_already_used"
