@@ -112,6 +112,30 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     _add_input_shape(parser)
     parser.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        help="also train on this folder of YOLO-labelled real photos (images/, labels/, train__ prefixes; "
+        "their class 0 is our gap); only photos whose licence allows training a shipped model",
+    )
+    parser.add_argument(
+        "--real-splits", default="train", help="file-name prefixes of --real taken, comma-separated"
+    )
+    parser.add_argument(
+        "--real-repeat", type=int, default=2, help="copies of each real photo in the train split"
+    )
+    parser.add_argument(
+        "--init-weights",
+        type=Path,
+        default=None,
+        help="fine-tune from this .pt of an earlier run (same yaml) instead of training from scratch",
+    )
+    parser.add_argument(
+        "--real-teacher",
+        default=str(SHIPPED_MODEL),
+        help="ONNX model that pseudo-labels products on the real photos ('none': gaps only)",
+    )
+    parser.add_argument(
         "--lr0",
         type=float,
         default=None,
@@ -214,6 +238,11 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.lr0,
         free_input=args.input == "free",
         ship=args.ship,
+        real=args.real,
+        real_splits=_names(args.real_splits),
+        real_repeat=args.real_repeat,
+        real_teacher=None if args.real_teacher == "none" else Path(args.real_teacher),
+        init_weights=args.init_weights,
     )
     if settings is None:
         return 2

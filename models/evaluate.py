@@ -119,18 +119,28 @@ def score_class(
 
 
 def read_yolo_labels(label_file: Path, width: int, height: int) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """YOLO txt (cls cx cy w h, normalised) -> classes and pixel (x0, y0, x1, y1) boxes."""
-    rows = (
-        [line.split() for line in label_file.read_text().splitlines() if line.strip()]
-        if label_file.exists()
-        else []
-    )
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 4))
-    values = np.array(rows, dtype=np.float64)
-    cx, cy, w, h = values[:, 1] * width, values[:, 2] * height, values[:, 3] * width, values[:, 4] * height
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    return values[:, 0].astype(np.int64), boxes
+    """YOLO txt -> classes and pixel (x0, y0, x1, y1) boxes. A row is `cls cx cy w h` or, as Roboflow
+    exports some boxes, a polygon `cls x1 y1 x2 y2 ...` (normalised), taken as its bounding box like
+    Ultralytics does."""
+    classes: list[int] = []
+    boxes: list[list[float]] = []
+    lines = label_file.read_text().splitlines() if label_file.exists() else []
+    for line in lines:
+        try:
+            values = [float(v) for v in line.split()]
+        except ValueError:
+            continue  # not a label row; a labelling tool's stray line must not stop a whole score
+        if len(values) < 5:
+            continue
+        if len(values) == 5:
+            _, cx, cy, w, h = values
+            x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        else:
+            xs, ys = values[1::2], values[2::2]
+            x0, y0, x1, y1 = min(xs), min(ys), max(xs), max(ys)
+        classes.append(int(values[0]))
+        boxes.append([x0 * width, y0 * height, x1 * width, y1 * height])
+    return np.array(classes, dtype=np.int64), np.array(boxes, dtype=np.float64).reshape(-1, 4)
 
 
 class EvalSettings(DataSource):

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from smartstore.models.data_source import DataSource
 from smartstore.models.export import ExportedModel, export_onnx
 from smartstore.models.offline import import_ultralytics, refuse_network
+from smartstore.models.real_data import RealPhotos, add_real_photos
 from smartstore.models.synth.dataset import Oblique, Supersample, SynthSettings, write_dataset
 from smartstore.models.synth.scene import TRAIN_FAMILIES
 from smartstore.models.trainer_hooks import EpochLog, WeightAverage, on_train_batch_start_assign_per_image
@@ -119,6 +120,27 @@ class TrainSettings(DataSource):
         title="Free input shape",
         description="Export the ONNX input's height and width free, fitted by the edge to each camera",
     )
+    real: Path | None = Field(
+        default=None,
+        title="Real photos",
+        description="YOLO-labelled real photos (images/, labels/, split prefixes) added to training",
+    )
+    real_splits: tuple[str, ...] = Field(
+        default=("train",), title="Real splits", description="Prefixes taken"
+    )
+    real_repeat: int = Field(
+        default=2, ge=1, le=100, title="Real repeats", description="Copies per real photo"
+    )
+    real_teacher: Path | None = Field(
+        default=SHIPPED_MODEL,
+        title="Product teacher",
+        description="ONNX model that pseudo-labels products on the real photos (they label gaps only)",
+    )
+    init_weights: Path | None = Field(
+        default=None,
+        title="Start from",
+        description="Our own Ultralytics .pt to fine-tune (same yaml); None: from scratch",
+    )
     architecture: Path = Field(default=ARCHITECTURE_YAML, title="Architecture yaml")
     ship: Path | None = Field(default=None, title="Ship to", description="Also copy the ONNX file here")
 
@@ -126,6 +148,12 @@ class TrainSettings(DataSource):
     def _architecture_exists(self) -> TrainSettings:
         if not self.architecture.is_file():
             raise ValueError(f"architecture {self.architecture} does not exist")
+        if self.init_weights is not None and not self.init_weights.is_file():
+            raise ValueError(f"{self.init_weights} does not exist")
+        if self.real is not None and not (self.real / "images").is_dir():
+            raise ValueError(f"{self.real / 'images'} does not exist")
+        if self.real is not None and self.data is not None:
+            raise ValueError("--real adds to a generated set; add real photos to your own --data yourself")
         return self
 
 
@@ -141,6 +169,7 @@ class TrainResult:
     epoch_seconds: tuple[float, ...]
     epoch_train_seconds: tuple[float, ...]
     metrics: dict[str, float] = field(default_factory=dict)
+    real_photos: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -154,6 +183,7 @@ class TrainResult:
             "epoch_seconds": [round(seconds, 1) for seconds in self.epoch_seconds],
             "epoch_train_seconds": [round(seconds, 1) for seconds in self.epoch_train_seconds],
             "metrics": {name: round(value, 4) for name, value in self.metrics.items()},
+            "real_photos": self.real_photos,
         }
 
 
@@ -217,10 +247,16 @@ def _count_train_images(dataset: Path) -> int:
 
 
 def train(settings: TrainSettings) -> TrainResult:
-    """Generate data if needed, train from the yaml (no pretrained weights), export best.pt to ONNX."""
+    """Generate data if needed, train from the yaml (or our own earlier weights), export best.pt to ONNX."""
     started = time.perf_counter()
     settings.out.mkdir(parents=True, exist_ok=True)
     dataset = prepare_dataset(settings)
+    real_counts: dict[str, int] = {}
+    if settings.real is not None:
+        photos = RealPhotos(
+            settings.real, settings.real_splits, repeat=settings.real_repeat, teacher=settings.real_teacher
+        )
+        real_counts = add_real_photos(dataset, photos)
     ultralytics = import_ultralytics()
 
     device = resolve_device(settings.device)
@@ -229,6 +265,8 @@ def train(settings: TrainSettings) -> TrainResult:
     importlib.import_module("torch").set_num_threads(settings.threads)
     setattr(importlib.import_module("ultralytics.utils.torch_utils"), "NUM_THREADS", settings.threads)  # noqa: B010
     model = ultralytics.YOLO(str(settings.architecture), task="detect")
+    if settings.init_weights is not None:
+        model.load(str(settings.init_weights))  # matched by name and shape: our own earlier run
     epoch_log = EpochLog(settings.epochs)
     model.add_callback("on_train_epoch_start", epoch_log.on_train_epoch_start)
     model.add_callback("on_train_epoch_end", epoch_log.on_train_epoch_end)
@@ -252,7 +290,8 @@ def train(settings: TrainSettings) -> TrainResult:
             project=str(run_dir.parent),
             name=run_dir.name,
             exist_ok=True,
-            pretrained=False,
+            # False builds fresh weights from the yaml; True keeps the ones loaded above.
+            pretrained=settings.init_weights is not None,
             # AMP's self-check downloads yolo26n.pt; on CPU AMP does nothing anyway.
             amp=False,
             plots=False,
@@ -299,6 +338,7 @@ def train(settings: TrainSettings) -> TrainResult:
         epoch_seconds=tuple(epoch_log.seconds),
         epoch_train_seconds=tuple(epoch_log.train_seconds[: len(epoch_log.seconds)]),
         metrics=metrics,
+        real_photos=real_counts,
     )
     (settings.out / "train-summary.json").write_text(json.dumps(result.summary(), indent=1) + "\n")
     return result

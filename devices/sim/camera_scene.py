@@ -13,7 +13,6 @@ import numpy as np
 from smartstore.kernel.storeconfig import Camera, Shelf, Slot
 from smartstore.models.synth.degrade import Degradation
 from smartstore.models.synth.scene import (
-    TRAIN_FAMILIES,
     Item,
     ItemKind,
     Level,
@@ -41,6 +40,10 @@ STYLE_SCENE_SIZE = (128, 96)  # only its colours and panel are used
 # input is drawn 500-800 px wide, and the generator's textures (panel pitch, wood grain) are sized in drawn
 # pixels, so drawing 1280 px wide would give the detector textures three times finer than it learnt.
 RENDER_WIDTH = 640
+
+# The simulated store keeps the back panels it was drawn with; the generator's training families may grow
+# (wire shelving since #26) without changing what the demo's cameras show.
+SIM_FAMILIES: tuple[str, ...] = ("plain", "pegboard", "slats", "wood", "brushed", "mesh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ def _look_pool() -> tuple[tuple[ProductLook, float], ...]:
     seen: set[ProductLook] = set()
     pool: list[tuple[ProductLook, float]] = []
     for seed in range(LOOK_POOL_SCENES):
-        scene = generate_scene(np.random.default_rng(seed), *LOOK_SCENE_SIZE, TRAIN_FAMILIES)
+        scene = generate_scene(np.random.default_rng(seed), *LOOK_SCENE_SIZE, SIM_FAMILIES)
         for item in scene.items:
             if item.kind != "product" or item.look is None or item.look in seen:
                 continue
@@ -204,7 +207,7 @@ def camera_layout(camera: Camera, shelves: list[Shelf], seed: int) -> CameraLayo
     rng = np.random.default_rng([seed, zlib.crc32(camera.id.encode())])
     scale = min(1.0, RENDER_WIDTH / camera.width)
     width, height = round(camera.width * scale), round(camera.height * scale)
-    style = generate_scene(rng, *STYLE_SCENE_SIZE, TRAIN_FAMILIES)
+    style = generate_scene(rng, *STYLE_SCENE_SIZE, SIM_FAMILIES)
     lip_colour, tag_colour = style.levels[0].lip_colour, style.levels[0].tag_colour
     board_colour = style.levels[0].board_colour
     slots = [slot for shelf in shelves for slot in shelf.slots]

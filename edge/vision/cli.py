@@ -15,7 +15,8 @@ import numpy as np
 from smartstore.edge.vision.annotate import draw_detections, draw_slots
 from smartstore.edge.vision.detections import Detection
 from smartstore.edge.vision.detector import OnnxDetector, letterbox_scale, model_input_size
-from smartstore.edge.vision.settings import DetectorSettings, VisionSettings
+from smartstore.edge.vision.settings import DetectorSettings, TilingSettings, VisionSettings
+from smartstore.edge.vision.tiling import wants_tiles
 from smartstore.kernel.storeconfig import Slot, StoreConfigError, load_store
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="one score threshold for every class (default: the edge's settings, 0.25)",
     )
     detect.add_argument("--iou", type=float, default=0.5, help="NMS IoU threshold (default 0.5)")
+    detect.add_argument(
+        "--tiles",
+        choices=("off", "on", "auto"),
+        default="auto",
+        help="run large photos as overlapping tiles at the model's input size, boxes merged back "
+        "(auto, the default: photos whose long side is 2x the input or more; off: one inference)",
+    )
     detect.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     detect.add_argument("--out", type=Path, help="folder for annotated copies (products green, gaps red)")
 
@@ -85,7 +93,8 @@ def detect(args: argparse.Namespace) -> int:
         print("--conf must be in (0, 1) and --iou in (0, 1]", file=sys.stderr)
         return 2
     thresholds = {} if args.conf is None else {"score_threshold": args.conf, "class_score_thresholds": {}}
-    detector = OnnxDetector(model, DetectorSettings(iou_threshold=args.iou, **thresholds))
+    tiling = TilingSettings(mode=args.tiles)
+    detector = OnnxDetector(model, DetectorSettings(iou_threshold=args.iou, tiling=tiling, **thresholds))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
@@ -105,6 +114,7 @@ def detect(args: argparse.Namespace) -> int:
                 "width": width,
                 "height": height,
                 "model_input": list(detector.input_size_for((width, height))),
+                "tiled": wants_tiles(args.tiles, (width, height), detector.imgsz, tiling),
                 "counts": counts,
                 "detections": [_detection_json(d) for d in detections],
             }
@@ -116,12 +126,14 @@ def detect(args: argparse.Namespace) -> int:
             cv2.imwrite(str(target), annotated, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not args.json:
             summary = ", ".join(f"{count} {name}" for name, count in counts.items())
-            print(f"{path} ({width}x{height}): {summary}")
+            tiled = " (tiled)" if results[-1]["tiled"] else ""
+            print(f"{path} ({width}x{height}){tiled}: {summary}")
             for d in detections:
                 x0, y0, x1, y1 = d.box
                 print(f"  {d.name:8} {d.score:.3f}  [{x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}]")
     if args.json:
-        print(json.dumps({"model": str(model), "imgsz": detector.imgsz, "images": results}))
+        document = {"model": str(model), "imgsz": detector.imgsz, "tiles": args.tiles, "images": results}
+        print(json.dumps(document))
     return 1 if failed else 0
 
 

@@ -16,7 +16,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from smartstore.edge.vision.detections import Detection
-from smartstore.edge.vision.settings import DetectorSettings
+from smartstore.edge.vision.settings import DetectorSettings, TileMode
+from smartstore.edge.vision.tiling import detect_tiled, wants_tiles
 
 logger = logging.getLogger(__name__)
 
@@ -323,9 +324,25 @@ class OnnxDetector:
         outputs = self._session.run(None, {self._input_name: tensor})
         return np.asarray(outputs[0], dtype=np.float32)
 
-    def detect(self, image: BgrImage, floors: Mapping[str, float] | None = None) -> list[Detection]:
+    def detect(
+        self, image: BgrImage, floors: Mapping[str, float] | None = None, tiles: TileMode | None = None
+    ) -> list[Detection]:
         """Boxes from the settings' thresholds; from a class's floor in `floors` too where lower (slot fill
-        counts weak boxes)."""
+        counts weak boxes). `tiles` (default: the settings' tiling mode) runs large images as tiles."""
+        tiling = self.settings.tiling
+        if wants_tiles(tiles or tiling.mode, (image.shape[1], image.shape[0]), self.imgsz, tiling):
+            return detect_tiled(
+                image,
+                lambda part: self.detect_once(part, floors),
+                self.imgsz,
+                tiling,
+                self.settings.iou_threshold,
+                self.settings.max_detections,
+            )
+        return self.detect_once(image, floors)
+
+    def detect_once(self, image: BgrImage, floors: Mapping[str, float] | None = None) -> list[Detection]:
+        """One inference on the whole image, fitted into the model's input."""
         size = self.input_size_for((image.shape[1], image.shape[0]))
         tensor, fitted = letterbox(image, size, out=self.input_tensor(size), scratch=self._scratch)
         return decode(self.infer(tensor), fitted, self.names, self.settings, floors)

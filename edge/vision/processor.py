@@ -19,7 +19,7 @@ from smartstore.edge.vision.detector import OnnxDetector
 from smartstore.edge.vision.jpeg_header import jpeg_size
 from smartstore.edge.vision.motion import GateDecision, MotionGate
 from smartstore.edge.vision.raster import SlotRaster
-from smartstore.edge.vision.settings import VisionSettings
+from smartstore.edge.vision.settings import TileMode, VisionSettings
 from smartstore.edge.vision.slots import SlotTracker
 from smartstore.kernel.atomic_file import atomic_write
 from smartstore.kernel.contract.payloads import ShelfSignal, Signal, SlotObservation
@@ -113,6 +113,7 @@ class CameraView:
     next_snapshot: float = 0.0
     frames: int = 0
     inferences: int = 0
+    tiles: TileMode = "off"
     detections: list[Detection] = field(default_factory=list)
 
     @property
@@ -163,6 +164,9 @@ class ShelfVisionProcessor(Processor):
                 continue
             size = (camera.width, camera.height)
             input_size = self.detector.input_size_for(size)
+            tiles = settings.tiles(camera.id)
+            if tiles != "off":  # tiles see the frame's own pixels: decode it whole
+                input_size = size
             self.cameras[camera.id] = CameraView(
                 camera,
                 slots,
@@ -173,6 +177,7 @@ class ShelfVisionProcessor(Processor):
                 decode_reduction(size, input_size),
                 motion_reduction(size, settings.motion.frame_width),
                 next_snapshot=now + settings.snapshot_interval_s,
+                tiles=tiles,
             )
             if camera.source != MQTT_SOURCE:
                 self.cameras[camera.id].capture = FrameCapture(
@@ -315,7 +320,7 @@ class ShelfVisionProcessor(Processor):
         """The detector on a frame the gate let through and slot states from its boxes: the slots changed."""
         assert self.detector is not None
         assert self.class_ids is not None
-        detections = self.detector.detect(frame, self.settings.slots.evidence_floors)
+        detections = self.detector.detect(frame, self.settings.slots.evidence_floors, view.tiles)
         height, width = frame.shape[:2]
         readings = view.raster.measure(detections, (width, height), *self.class_ids)
         changed = view.tracker.observe(readings, decision.stale_slots)

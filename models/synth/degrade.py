@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -21,12 +21,18 @@ class Degradation:
     seed: int
 
 
+# Phone photos shared in chat or sent over a store's Wi-Fi: a share heavily compressed, noisy, shaken.
+HARSH_SHARE = 0.2
+HARSH_JPEG = (15, 40)
+HARSH_NOISE = (8.0, 16.0)
+_HARSH_STREAM = 0x4A125
+
 NO_DEGRADATION = Degradation(1.0, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 0.0, 0, 0.0, 0.0, 95, 0)
 
 
 def random_degradation(rng: np.random.Generator) -> Degradation:
     warm_cool = float(rng.uniform(-0.12, 0.12))
-    return Degradation(
+    params = Degradation(
         gain=float(rng.uniform(0.7, 1.25)),
         gradient=(
             float(rng.uniform(-0.35, 0.35)),
@@ -44,6 +50,15 @@ def random_degradation(rng: np.random.Generator) -> Degradation:
         noise_sigma=float(rng.uniform(0.5, 9.0)),
         jpeg_quality=int(rng.integers(35, 96)),
         seed=int(rng.integers(2**31)),
+    )
+    harsh = np.random.default_rng([params.seed, _HARSH_STREAM])  # its own stream: other draws stay put
+    if harsh.uniform() >= HARSH_SHARE:
+        return params
+    return replace(
+        params,
+        jpeg_quality=int(harsh.integers(HARSH_JPEG[0], HARSH_JPEG[1] + 1)),
+        noise_sigma=float(harsh.uniform(*HARSH_NOISE)),
+        motion_px=max(params.motion_px, int(harsh.choice([0, 3, 4, 5]))),
     )
 
 

@@ -12,6 +12,8 @@ from smartstore.models.synth import PRODUCT_CLASS
 from smartstore.models.synth.aisle import aisle_view
 from smartstore.models.synth.camera import BoxF, CameraModel, random_camera, warp_boxes, warp_image
 from smartstore.models.synth.degrade import Degradation, degrade, encode_jpeg, random_degradation
+from smartstore.models.synth.framing import WIDE_FRAME_SHARE, WIDE_STREAM, wide_view
+from smartstore.models.synth.realism import add_finish
 from smartstore.models.synth.render import render_planar
 from smartstore.models.synth.scene import TRAIN_FAMILIES, Scene, generate_scene
 
@@ -109,10 +111,16 @@ def synthesize_scene(
         view = aisle_view(oblique_rng, out_w, out_h)
         camera = view.camera
         scene = generate_scene(rng, camera.planar_width, camera.planar_height, families, bays=view.bays)
+        scene = add_finish(scene)
         return render_view(scene, camera, random_degradation(rng), view.backdrop), scene, camera
-    camera = random_camera(rng, out_w, out_h, strength=float(rng.uniform(0.4, 1.8)))
-    scene = generate_scene(rng, camera.planar_width, camera.planar_height, families)
-    return render_view(scene, camera, random_degradation(rng)), scene, camera
+    wide_rng = np.random.default_rng([seed, WIDE_STREAM])
+    backdrop = None
+    if wide_rng.uniform() < WIDE_FRAME_SHARE:
+        camera, backdrop = wide_view(wide_rng, out_w, out_h)
+    else:
+        camera = random_camera(rng, out_w, out_h, strength=float(rng.uniform(0.4, 1.8)))
+    scene = add_finish(generate_scene(rng, camera.planar_width, camera.planar_height, families))
+    return render_view(scene, camera, random_degradation(rng), backdrop), scene, camera
 
 
 def synthesize(

@@ -202,6 +202,28 @@ def _jar(canvas: np.ndarray, rect: Rect, look: ProductLook, rnd: random.Random) 
     cv2.line(canvas, (x0 + width // 6, y0 + lid + 2), (x0 + width // 6, y1 - 3), _scale(look.body, 1.5), 1)
 
 
+def _plain(canvas: np.ndarray, rect: Rect, look: ProductLook, rnd: random.Random) -> None:
+    """A plain pack (kraft, grey, white, black) with at most a small label, a tape strip or a print line."""
+    x0, y0, x1, y1 = rect
+    width, height = x1 - x0, y1 - y0
+    cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), look.body, -1)
+    top = max(1, height // rnd.randint(10, 25))
+    cv2.rectangle(canvas, (x0, y0), (x1 - 1, y0 + top - 1), _scale(look.body, 1.2), -1)
+    mark = rnd.randint(0, 3)
+    if mark == 1 and width > 8:  # a small white sticker with a few lines of print
+        lw, lh = max(3, width // 3), max(3, height // 6)
+        lx, ly = x0 + rnd.randint(1, max(1, width - lw - 1)), y0 + int(height * rnd.uniform(0.3, 0.7))
+        cv2.rectangle(canvas, (lx, ly), (lx + lw, ly + lh), (238, 238, 236), -1)
+        _text_lines(canvas, (lx, ly, lx + lw, ly + lh), (40, 40, 40), rnd, 2)
+    elif mark == 2:  # packing tape across the top
+        tape = max(1, height // 12)
+        cv2.rectangle(canvas, (x0, y0 + top), (x1 - 1, y0 + top + tape), _scale(look.body, 1.12), -1)
+    elif mark == 3 and width > 10:  # one line of brand print in a low-contrast ink
+        ink = _scale(look.body, 0.55) if max(look.body) > 90 else (90, 90, 90)
+        _text_lines(canvas, (x0 + 2, y0 + height // 3, x1 - 2, y0 + height // 2), ink, rnd, 1)
+    _shade_edges(canvas, rect, look.body, rnd)
+
+
 _DRAW = {"box": _box, "bottle": _bottle, "can": _can, "bag": _bag, "jar": _jar}
 _ROUND = frozenset({"bottle", "can", "jar"})
 
@@ -230,7 +252,9 @@ def draw_product(canvas: np.ndarray, rect: Rect, look: ProductLook) -> None:
         return
     sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0] = canvas[cy0:cy1, cx0:cx1]
     background = sprite.copy() if look.shape in _ROUND else None
-    _DRAW[look.shape](sprite, (0, 0, width, height), look, random.Random(look.seed))
+    (_plain if look.plain else _DRAW[look.shape])(
+        sprite, (0, 0, width, height), look, random.Random(look.seed)
+    )
     if background is not None:
         _shade_round(sprite, background)
     canvas[cy0:cy1, cx0:cx1] = sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]

@@ -9,7 +9,9 @@ import numpy as np
 
 from smartstore.models.synth import GAP_CLASS, PRODUCT_CLASS
 from smartstore.models.synth.products import draw_far_back, draw_product
+from smartstore.models.synth.realism import draw_glare, shade_deep_shelves, shadow_cavity
 from smartstore.models.synth.scene import BackPanel, Bgr, Occluder, Rect, Scene
+from smartstore.models.synth.wire import draw_wire_front, wire_panel
 
 MIN_VISIBLE_SHARE = 0.4  # objects hidden more than 60 % by an occluder lose their label
 
@@ -71,6 +73,8 @@ def _panel(panel: BackPanel, height: int, width: int) -> np.ndarray:
         grain = _smooth_noise(rng, height, width, cells)[:, :, None]
         strength = 0.35 if family == "wood" else 0.15
         image = colour + (accent - colour) * np.clip(grain * strength + 0.2, 0, 1)
+    elif family == "wire":
+        image = wire_panel(panel, rng, height, width)
     else:
         image = np.broadcast_to(colour, (height, width, 3))
     blotches = _smooth_noise(rng, height, width, (4, 4))
@@ -207,13 +211,22 @@ def render_planar(scene: Scene) -> PlanarRender:
                 -1,
             )
             _shade_rows(canvas, level.surface - level.board_depth, level.surface, 0.6, 1.0)
-    for item in scene.items:
-        if item.kind == "frontal_gap":
-            _frontal_gap(canvas, item.rect)
+    finish = scene.finish
+    shade_deep_shelves(canvas, scene)
+    shadowed = frozenset(finish.shadow_gaps)
+    for index, item in enumerate(scene.items):
+        if item.kind == "product":
             if item.look is not None:
-                draw_far_back(canvas, item.rect, item.look)
-        elif item.kind == "product" and item.look is not None:
-            draw_product(canvas, item.rect, item.look)
+                draw_product(canvas, item.rect, item.look)
+            continue
+        if index in shadowed:
+            shadow_cavity(canvas, item.rect, finish.seed + index)
+        elif item.kind == "frontal_gap":
+            _frontal_gap(canvas, item.rect)
+        if item.kind == "frontal_gap" and item.look is not None:
+            draw_far_back(canvas, item.rect, item.look)
+    for level_index in finish.wire_fronts:
+        draw_wire_front(canvas, scene.levels[level_index], finish.wire_colour, finish.seed + level_index)
     for level in scene.levels:
         lx0, ly0, lx1, ly1 = level.lip
         cv2.rectangle(canvas, (lx0, ly0), (lx1, ly1 - 1), level.lip_colour, -1)
@@ -229,6 +242,7 @@ def render_planar(scene: Scene) -> PlanarRender:
     if scene.floor_top < height:
         cv2.rectangle(canvas, (0, scene.floor_top), (width, height), scene.floor_colour, -1)
         _shade_rows(canvas, scene.floor_top, height, 0.7, 1.1)
+    draw_glare(canvas, scene)
     mask = np.zeros((height, width), np.uint8)
     for occluder in scene.occluders:
         draw = _person if occluder.kind == "person" else _trolley

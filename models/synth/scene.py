@@ -23,11 +23,12 @@ BACKGROUND_FAMILIES: tuple[str, ...] = (
     "wood",
     "brushed",
     "mesh",
+    "wire",
     "tiles",
     "gradient",
     "stripes",
 )
-TRAIN_FAMILIES: tuple[str, ...] = ("plain", "pegboard", "slats", "wood", "brushed", "mesh")
+TRAIN_FAMILIES: tuple[str, ...] = ("plain", "pegboard", "slats", "wood", "brushed", "mesh", "wire")
 HELDOUT_FAMILIES: tuple[str, ...] = ("tiles", "gradient", "stripes")
 
 _SHAPES: tuple[Shape, ...] = ("box", "bottle", "can", "bag", "jar")
@@ -39,6 +40,10 @@ _FACING_WEIGHTS = np.array([0.2, 0.16, 0.13, 0.11, 0.11, 0.1, 0.1, 0.09])
 DARK_LOOK_SHARE = 0.12
 DARK_BODY_VALUE = (0.05, 0.22)  # HSV value of a dark pack's body; every other body is brighter than 0.25
 _DARK_STREAM = 0xDA4C
+# Hard negatives: plain kraft, grey, white and black packs with little print. Real detectors call them gaps
+# (issue #26); half of the plain packs are dark (black) or kraft, the rest grey or white.
+PLAIN_LOOK_SHARE = 0.08
+_PLAIN_STREAM = 0x91A1
 # width / height ranges per shape, as seen from the front
 _ASPECT: dict[Shape, tuple[float, float]] = {
     "box": (0.2, 1.1),
@@ -68,6 +73,7 @@ class ProductLook:
     layout: int  # which printed-label arrangement
     seed: int
     picture: bool = False  # a product photo on the pack (a smooth, many-coloured patch)
+    plain: bool = False  # a plain pack (kraft, grey, white, black) with a small label and little print
 
     @property
     def dark(self) -> bool:
@@ -116,6 +122,19 @@ class Occluder:
 
 
 @dataclass(frozen=True, slots=True)
+class Finish:
+    """What a real store photo adds over the layout (`models/synth/realism.py` draws it); no pixels here."""
+
+    deep: float = 0.0  # 0: shallow shelves; up to 1: the back of every shelf in near-black shadow
+    shadow_gaps: tuple[int, ...] = ()  # items (gaps) whose back is a dark cavity under the shelf above
+    wire_fronts: tuple[int, ...] = ()  # levels with a wire basket front / fence over the facings
+    wire_colour: Bgr = (225, 225, 225)
+    tag_rail: bool = False  # every lip a pale rail densely hung with tags
+    glare: int = 0  # specular highlight blobs and bands on packs and shelf lips
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Scene:
     width: int
     height: int
@@ -130,6 +149,7 @@ class Scene:
     items: tuple[Item, ...]
     occluders: tuple[Occluder, ...]
     slots: tuple[SlotTruth, ...] = ()
+    finish: Finish = Finish()
 
 
 def hsv_colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float]) -> Bgr:
@@ -153,7 +173,7 @@ def _panel(rng: np.random.Generator, families: Sequence[str]) -> BackPanel:
     return BackPanel(family, colour, accent, int(rng.integers(6, 22)), int(rng.integers(2**31)))  # type: ignore[arg-type]
 
 
-def _look(rng: np.random.Generator) -> ProductLook:
+def product_look(rng: np.random.Generator) -> ProductLook:
     shape = _SHAPES[int(rng.choice(len(_SHAPES), p=_SHAPE_WEIGHTS))]
     # Real aisles are mostly white and pale packs with colourful print, not solid colour blocks.
     body = grey_colour(rng, 200, 250) if rng.uniform() < 0.4 else hsv_colour(rng, (0.3, 1.0), (0.25, 1.0))
@@ -170,7 +190,20 @@ def _look(rng: np.random.Generator) -> ProductLook:
     dark_rng = np.random.default_rng([look.seed, _DARK_STREAM])
     if dark_rng.uniform() < DARK_LOOK_SHARE:
         return replace(look, body=hsv_colour(dark_rng, (0.2, 0.9), DARK_BODY_VALUE))
+    plain_rng = np.random.default_rng([look.seed, _PLAIN_STREAM])
+    if plain_rng.uniform() < PLAIN_LOOK_SHARE:
+        return replace(look, body=plain_body(plain_rng), plain=True, picture=False)
     return look
+
+
+def plain_body(rng: np.random.Generator) -> Bgr:
+    """Kraft, black, grey or white: the colours of plain packaging."""
+    kind = int(rng.integers(4))
+    if kind == 0:  # kraft cardboard: a dull orange-brown
+        level = float(rng.uniform(115, 205))
+        return int(level * 0.58), int(level * 0.78), int(level)
+    low, high = ((12, 45), (110, 200), (220, 250))[kind - 1]
+    return grey_colour(rng, low, high, 4)
 
 
 def _fill_row(
@@ -187,7 +220,7 @@ def _fill_row(
     size_high = max(size_high, size_low + 0.12)
     x = x_start + int(rng.integers(0, 4))
     while True:
-        look = _look(rng)
+        look = product_look(rng)
         height = max(8, int(clear * rng.uniform(size_low, min(size_high, 0.97))))
         width = max(6, int(height * rng.uniform(*_ASPECT[look.shape])))
         spacing = int(rng.integers(0, 2 if packed else 4))
@@ -240,7 +273,7 @@ def _fill_row(
                 items[gap_indices[-1]] = Item(previous.kind, merged, previous.look)
             else:
                 kind: ItemKind = "empty_gap" if rng.uniform() < 0.5 else "frontal_gap"
-                far_back = _look(rng) if kind == "frontal_gap" and rng.uniform() < 0.5 else None
+                far_back = product_look(rng) if kind == "frontal_gap" and rng.uniform() < 0.5 else None
                 items.append(Item(kind, gap_rect, far_back))
         run_height = max(height * 2 + 1 if stacked else height, gap_height if missing else 0)
         run_x1 = min(x + facings * (width + spacing), x_end)

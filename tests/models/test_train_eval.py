@@ -29,6 +29,8 @@ from smartstore.models.synth.dataset import SynthSettings, write_dataset
 from smartstore.models.train import TrainSettings, prepare_dataset, train
 from smartstore.models.trainer_hooks import WeightAverage, assign_per_image
 
+REAL_PHOTOS = Path(__file__).resolve().parents[2] / "bench" / "data" / "real-shelves-ccby"
+
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
@@ -226,7 +228,9 @@ def test_per_image_assignment_gives_the_librarys_targets() -> None:
 
 
 @pytest.mark.slow
-def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> None:
+def test_tiny_training_exports_an_onnx_model_the_edge_loads_and_fine_tunes_on_real_photos(
+    tmp_path: Path,
+) -> None:
     _require_training_stack()
     with refuse_network() as attempts:
         result = train(
@@ -271,3 +275,31 @@ def test_tiny_training_exports_an_onnx_model_the_edge_loads(tmp_path: Path) -> N
     assert set(report.classes) == {"product", "gap"}
     assert report.classes["product"].truths > 0
     assert 0.0 <= report.classes["product"].ap50 <= 1.0
+
+    # Fine-tuning that run's weights on real photos too (the CC BY layout: train__ prefixes, gaps only).
+    real = tmp_path / "real"
+    for folder in ("images", "labels"):
+        (real / folder).mkdir(parents=True)
+    for index, photo in enumerate(sorted(REAL_PHOTOS.glob("images/valid__*.jpg"))[:2]):
+        (real / "images" / f"train__{index}.jpg").write_bytes(photo.read_bytes())
+        labels = (REAL_PHOTOS / "labels" / f"{photo.stem}.txt").read_text()
+        (real / "labels" / f"train__{index}.txt").write_text(labels)
+    tuned = train(
+        TrainSettings(
+            out=tmp_path / "tuned",
+            synth_count=16,
+            epochs=1,
+            imgsz=160,
+            batch=8,
+            workers=0,
+            validate_each_epoch=False,
+            init_weights=result.best_weights,
+            real=real,
+            real_repeat=2,
+        )
+    )
+    assert yaml.safe_load((tuned.run_dir / "args.yaml").read_text(encoding="utf-8"))["pretrained"] is True
+    assert tuned.real_photos["images"] == 4
+    assert tuned.real_photos["gaps"] > 0
+    real_in_training = list((tmp_path / "tuned" / "dataset" / "images" / "train").glob("real__*.jpg"))
+    assert len(real_in_training) == 4
