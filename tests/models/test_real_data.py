@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from smartstore.models.real_data import GAP, PREFIX, PRODUCT, RealPhotos, add_real_photos, read_labels
+from smartstore.models.synth.pipeline import synthesize
 from smartstore.models.train import SHIPPED_MODEL
 
 # The held-out CC BY photos kept in the repository stand in for the set's layout (valid__ and test__ only).
@@ -29,14 +30,19 @@ def test_box_and_polygon_rows_become_boxes_of_our_classes(tmp_path: Path) -> Non
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    """Four CC BY photos in the set's layout: two `train__`, one `valid__`, one `train__` flagged rotated."""
+    """A set in the CC BY layout: two `train__` shelves labelled with empty spaces only (class 0), one
+    `valid__` and one `train__` flagged rotated (both real CC BY photos). The train shelves are our own
+    synthetic ones, so that the shipped model, the teacher, surely finds products on them."""
     folder = tmp_path / "real"
-    (folder / "images").mkdir(parents=True)
-    (folder / "labels").mkdir()
-    (folder / "meta").mkdir()
-    sources = sorted((CCBY / "images").glob("valid__*.jpg"))[:4]
-    names = ["train__a.jpg", "train__b.jpg", "valid__c.jpg", "train__rotated.jpg"]
-    for source, name in zip(sources, names, strict=True):
+    for part in ("images", "labels", "meta"):
+        (folder / part).mkdir(parents=True)
+    for name, seed in (("train__a", 3), ("train__b", 4)):
+        shelf = synthesize(seed, 416)
+        (folder / "images" / f"{name}.jpg").write_bytes(shelf.jpeg)
+        gaps = [label.yolo_line(shelf.width, shelf.height) for label in shelf.labels if label.cls == GAP]
+        (folder / "labels" / f"{name}.txt").write_text("".join(f"0{line[1:]}\n" for line in gaps))
+    sources = sorted((CCBY / "images").glob("valid__*.jpg"))[:2]
+    for source, name in zip(sources, ["valid__c.jpg", "train__rotated.jpg"], strict=True):
         shutil.copy(source, folder / "images" / name)
         shutil.copy(CCBY / "labels" / f"{source.stem}.txt", folder / "labels" / f"{Path(name).stem}.txt")
     flags = [{"file": "train__rotated.jpg", "rotated_black_corners": True}]

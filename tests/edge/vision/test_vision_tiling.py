@@ -176,7 +176,9 @@ def test_vision_detect_says_which_images_it_tiled(tmp_path: Path, capsys: pytest
     cv2.imwrite(str(large), np.full((1500, 2000, 3), 90, dtype=np.uint8))
 
     assert main(["vision", "detect", str(small), str(large), "--json"]) == 0
+    assert [image["tiled"] for image in json.loads(capsys.readouterr().out)["images"]] == [False, False]
 
+    assert main(["vision", "detect", str(small), str(large), "--json", "--tiles", "auto"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["tiles"] == "auto"
     assert [image["tiled"] for image in document["images"]] == [False, True]
