@@ -125,6 +125,12 @@ def _configure_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--real-repeat", type=int, default=2, help="copies of each real photo in the train split"
     )
     parser.add_argument(
+        "--real-product-score",
+        type=float,
+        default=TrainSettings.model_fields["real_product_score"].default,
+        help="lowest score of the teacher's product boxes kept as labels on the real photos",
+    )
+    parser.add_argument(
         "--init-weights",
         type=Path,
         default=None,
@@ -243,6 +249,7 @@ def _train(args: argparse.Namespace) -> int:
         real_repeat=args.real_repeat,
         real_teacher=None if args.real_teacher == "none" else Path(args.real_teacher),
         init_weights=args.init_weights,
+        real_product_score=args.real_product_score,
     )
     if settings is None:
         return 2

@@ -131,6 +131,9 @@ class TrainSettings(DataSource):
     real_repeat: int = Field(
         default=2, ge=1, le=100, title="Real repeats", description="Copies per real photo"
     )
+    real_product_score: float = Field(
+        default=0.5, gt=0, lt=1, title="Teacher score", description="Lowest teacher score kept as a product"
+    )
     real_teacher: Path | None = Field(
         default=SHIPPED_MODEL,
         title="Product teacher",
@@ -254,7 +257,11 @@ def train(settings: TrainSettings) -> TrainResult:
     real_counts: dict[str, int] = {}
     if settings.real is not None:
         photos = RealPhotos(
-            settings.real, settings.real_splits, repeat=settings.real_repeat, teacher=settings.real_teacher
+            settings.real,
+            settings.real_splits,
+            repeat=settings.real_repeat,
+            product_score=settings.real_product_score,
+            teacher=settings.real_teacher,
         )
         real_counts = add_real_photos(dataset, photos)
     ultralytics = import_ultralytics()

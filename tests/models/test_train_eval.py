@@ -130,6 +130,18 @@ def test_class_weight_power_stays_between_off_and_full_inverse_frequency(tmp_pat
         TrainSettings(out=tmp_path, synth_count=10, class_weight_power=-0.1)
 
 
+def test_real_photo_settings_are_checked_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="less than 1"):
+        TrainSettings(out=tmp_path, synth_count=10, real_product_score=1.5)
+    with pytest.raises(ValidationError, match="images does not exist"):
+        TrainSettings(out=tmp_path, synth_count=10, real=tmp_path / "nowhere")
+    (tmp_path / "data.yaml").write_text("nc: 2\n")
+    with pytest.raises(ValidationError, match="adds to a generated set"):
+        TrainSettings(out=tmp_path, data=tmp_path, real=REAL_PHOTOS)
+    with pytest.raises(ValidationError, match="does not exist"):
+        TrainSettings(out=tmp_path, synth_count=10, init_weights=tmp_path / "none.pt")
+
+
 def test_a_generated_training_set_is_reused_only_for_the_same_drawing(tmp_path: Path) -> None:
     settings = TrainSettings(out=tmp_path, synth_count=3, imgsz=96, workers=1)
     root = prepare_dataset(settings)
