@@ -16,6 +16,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from smartstore.edge.vision.detections import Detection
+from smartstore.edge.vision.nms import class_nms
 from smartstore.edge.vision.settings import DetectorSettings, TileMode
 from smartstore.edge.vision.tiling import detect_tiled, wants_tiles
 
@@ -27,7 +28,7 @@ BgrImage = npt.NDArray[np.uint8]
 LETTERBOX_PAD = 114
 # Ultralytics' coarsest detection grid: a free input's sides are multiples of it.
 STRIDE = 32
-# Offsetting boxes by class * this keeps boxes of different classes from suppressing each other in one NMS.
+# Boxes of different classes are kept apart in one NMS by class * this (model input pixels: far below it).
 CLASS_OFFSET = 8192.0
 
 
@@ -133,17 +134,6 @@ def parse_names(text: str | None) -> dict[int, str]:
     return {}
 
 
-def nms(boxes: FloatArray, scores: FloatArray, iou_threshold: float) -> list[int]:
-    """Greedy non-maximum suppression (OpenCV's, in C++: a shelf has hundreds of boxes); indices kept,
-    best score first. A box is dropped when its IoU with a better kept one exceeds `iou_threshold`."""
-    if len(boxes) == 0:
-        return []
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]], axis=1)
-    # As lists: OpenCV converts them to its Rect2d and float vectors faster than arrays.
-    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, iou_threshold)
-    return list(np.asarray(kept, dtype=np.int64).reshape(-1).tolist())
-
-
 def best_class(class_scores: FloatArray) -> tuple[npt.NDArray[np.intp], FloatArray]:
     """(class, score) of each candidate's best class, from [nc, N] scores.
 
@@ -187,8 +177,7 @@ def decode(
     centres, classes, scores = rows[:4, wanted].T, classes[wanted], scores[wanted]
     half = centres[:, 2:4] / 2
     boxes = np.concatenate([centres[:, :2] - half, centres[:, :2] + half], axis=1).astype(np.float32)
-    shifted = boxes + (classes.astype(np.float32) * CLASS_OFFSET)[:, np.newaxis]
-    keep = nms(shifted, scores, settings.iou_threshold)[: settings.max_detections]
+    keep = class_nms(boxes, classes, scores, settings.iou_threshold, CLASS_OFFSET)[: settings.max_detections]
     original = fitted.undo(boxes[keep]).tolist()
     # Python numbers first (tolist), then the objects: half the time of converting element by element.
     return [

@@ -6,11 +6,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from smartstore.edge.vision.detections import Detection
+from smartstore.edge.vision.nms import class_nms
 from smartstore.edge.vision.settings import TileMode, TilingSettings
 
 Box = tuple[float, float, float, float]
@@ -22,7 +22,7 @@ EDGE_TOLERANCE_PX = 2.0
 # Two boxes of neighbouring tiles are one object cut by a border when, inside the strip both tiles see, their
 # parts overlap at least this much (IoU of the parts): the neighbour of a cut product only touches its part.
 STRIP_MATCH_IOU = 0.5
-# Offsetting boxes by class * this keeps boxes of different classes from suppressing each other in one NMS.
+# Boxes of different classes are kept apart in one NMS by class * this (photo pixels: far below it).
 CLASS_OFFSET = 1 << 20
 
 
@@ -191,12 +191,11 @@ def classwise_nms(detections: Sequence[Detection], iou_threshold: float, limit: 
     if not detections:
         return []
     boxes = np.array([d.box for d in detections], dtype=np.float64)
-    shifted = boxes + (np.array([d.cls for d in detections], dtype=np.float64) * CLASS_OFFSET)[:, None]
-    xywh = np.concatenate([shifted[:, :2], shifted[:, 2:] - shifted[:, :2]], axis=1)
-    scores = [d.score for d in detections]
-    kept = cv2.dnn.NMSBoxes(xywh.tolist(), scores, 0.0, iou_threshold)
-    order = np.asarray(kept, dtype=np.int64).reshape(-1).tolist()[:limit]
-    return [detections[index] for index in order]
+    classes = np.array([d.cls for d in detections], dtype=np.int64)
+    scores = np.array([d.score for d in detections], dtype=np.float64)
+    return [
+        detections[index] for index in class_nms(boxes, classes, scores, iou_threshold, CLASS_OFFSET)[:limit]
+    ]
 
 
 def detect_tiled(

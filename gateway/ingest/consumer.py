@@ -84,7 +84,7 @@ class SignalConsumer:
         limits = size_limits(settings)
         policy = DeadLetterPolicy.from_settings(settings)
         rates = RateLimits(**settings.ingest_rate.model_dump())
-        self._writer = BatchWriter(stores, settings.gateway_id, limits, policy, rates)
+        self._writer = BatchWriter(stores, limits, policy, rates)
         self._listeners: list[CommitListener] = []
         self._stopping = threading.Event()
         self._draining = False

@@ -81,7 +81,6 @@ class BatchWriter:
     def __init__(
         self,
         stores: Mapping[str, StoreConfig],
-        gateway_id: str,
         limits: SizeLimits | None = None,
         dead_letters: DeadLetterPolicy | None = None,
         rates: RateLimits | None = None,
@@ -92,7 +91,6 @@ class BatchWriter:
         self._cache = InventoryCache()
         self._last_touch: dict[DeviceKey, float] = {}
         self._index = {store_id: StoreIndex.build(config) for store_id, config in stores.items()}
-        self._gateway_id = gateway_id
 
     def forget(self) -> None:
         """Drop what is remembered of the database: call after a batch that did not commit."""

@@ -186,7 +186,7 @@ def test_a_batch_the_database_refuses_is_bisected_not_replayed_one_by_one(
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("SQLite stores NUL characters: nothing fails")
     monkeypatch.setattr("smartstore.gateway.ingest.decode.storage_problem", lambda raw, payload: None)
-    writer = BatchWriter(runtime.stores, "gw-test")
+    writer = BatchWriter(runtime.stores)
     committer = BatchCommitter(runtime.engine, runtime.bus, writer, threading.Event())
     transactions = 0
     commit_once = committer._commit_once
@@ -312,9 +312,7 @@ def test_a_hostile_topic_is_dead_lettered_in_the_batch_on_any_database(
     runtime: GatewayRuntime, signals: Signals
 ) -> None:
     """A NUL in a topic (or in a detail quoting it) must not make the dead letter itself unstorable."""
-    committer = BatchCommitter(
-        runtime.engine, runtime.bus, BatchWriter(runtime.stores, "gw"), threading.Event()
-    )
+    committer = BatchCommitter(runtime.engine, runtime.bus, BatchWriter(runtime.stores), threading.Event())
     good = signals.stock([("aisle-1", MILK, 5)])
     batch = [
         _inbound(f"smartstore/v1/{STORE}/edge/\x00/signal/stock", p.encode(good), 1),
