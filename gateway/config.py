@@ -99,6 +99,13 @@ class GatewaySettings(BaseSettings):
     locker_sweep_interval_s: float = Field(
         30.0, gt=0, le=3600, description="How often overdue pickup orders are expired."
     )
+    order_sweep_interval_s: float = Field(
+        15.0,
+        gt=0,
+        le=3600,
+        description="How often delivery promises at risk are alerted (and those handed over cleared) and "
+        "pickup-slot reminders are written to the event log.",
+    )
     locker_open_timeout_s: float = Field(
         60.0,
         gt=0,

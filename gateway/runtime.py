@@ -21,6 +21,7 @@ from smartstore.gateway.lockers.link import LockerLink
 from smartstore.gateway.monitoring.metrics import GatewayMetrics
 from smartstore.gateway.monitoring.snapshots import SnapshotFeed, SnapshotStore
 from smartstore.gateway.monitoring.telemetry import RfidTelemetryBook, TelemetrySubscriber
+from smartstore.gateway.orders.sweeper import OrderSweeper
 from smartstore.gateway.restock.services import RestockServices
 from smartstore.kernel.storeconfig import StoreConfig, load_store
 
@@ -89,8 +90,12 @@ class GatewayRuntime:
         SnapshotFeed(side_link, self.snapshots, self.stores.keys())
         TelemetrySubscriber(side_link, self.telemetry)
         restock = RestockServices(self.stores, self.sessions, self.bus)
+        # Promises at risk and slot reminders; no-shows are expiries, swept by the locker link.
+        orders = OrderSweeper(
+            self.stores, self.sessions, self.bus, interval_s=settings.order_sweep_interval_s
+        )
         # The side link connects last, so every handler is in place when the first message arrives.
-        self.services = [self.consumer, restock, self.lockers, side_link]
+        self.services = [self.consumer, restock, orders, self.lockers, side_link]
 
     @contextmanager
     def running(self) -> Iterator[GatewayRuntime]:

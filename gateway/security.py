@@ -23,6 +23,8 @@ pickup orders: create          yes    no       yes         no
 pickup orders: cancel          yes    yes      yes         no
 lockers: read, load, service   yes    yes      no          no
 lockers: pickup with a code    yes    no       no          yes
+orders: pick, stage, hand over yes    yes      no          no
+orders: report delivered       yes    no       yes         no
 =============================  =====  =======  ==========  =====
 
 A kiosk key may only enter pickup codes at its store's lockers, so it must be bound to one: creating a
@@ -82,12 +84,15 @@ class Permission(StrEnum):
     CANCEL_ORDERS = "orders:cancel"
     MANAGE_LOCKERS = "lockers:manage"  # read the lockers, load orders, service compartments
     PICKUP_WITH_CODE = "lockers:pickup"
+    FULFIL_ORDERS = "orders:fulfil"  # pick, stage, hand over at the counter or to a courier, ship
+    REPORT_DELIVERY = "orders:deliver"  # the courier or carrier system: the order reached the customer
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     # Orders come from the online shop's integration, codes from customers at the kiosk.
-    Role.MANAGER: frozenset(Permission) - {Permission.CREATE_ORDERS, Permission.PICKUP_WITH_CODE},
+    Role.MANAGER: frozenset(Permission)
+    - {Permission.CREATE_ORDERS, Permission.PICKUP_WITH_CODE, Permission.REPORT_DELIVERY},
     Role.INTEGRATOR: frozenset(
         {
             Permission.READ_STORES,
@@ -96,6 +101,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_ORDERS,
             Permission.CREATE_ORDERS,
             Permission.CANCEL_ORDERS,
+            Permission.REPORT_DELIVERY,
         }
     ),
     Role.KIOSK: frozenset({Permission.PICKUP_WITH_CODE}),

@@ -231,6 +231,19 @@ def test_demo_runs_a_store_end_to_end(demo: RunningDemo) -> None:
     picked_up = poll(collected, timeout=30, interval=1)
     assert picked_up, "no simulated order was collected from a locker\n" + demo.diagnostics()
 
+    # 5b. And through the other ways of fulfilling: a counter pickup handed over with the customer's
+    # code, a delivery handed to a courier and reported delivered.
+    def finished(fulfilment: str, state: str) -> list[dict[str, Any]] | None:
+        params = {"fulfilment": fulfilment, "state": state}
+        response = admin.get(f"/api/v1/stores/{store_id}/orders", params=params)
+        items: list[dict[str, Any]] = response.json()["items"] if response.status_code == 200 else []
+        return items or None
+
+    for fulfilment, state in (("counter_pickup", "picked_up"), ("delivery", "delivered")):
+        done = poll(lambda f=fulfilment, s=state: finished(f, s), timeout=30, interval=1)  # type: ignore[misc]
+        assert done, f"no simulated {fulfilment} order became {state}\n" + demo.diagnostics()
+        assert done[0]["channel"] in ("web", "app", "marketplace")
+
     # 6. The duration elapses: children stopped, broker stopped, exit 0; logs were kept.
     exit_code = demo.process.wait(DURATION_S + 60)
     assert exit_code == 0, demo.diagnostics()

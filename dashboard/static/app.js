@@ -8,6 +8,7 @@ import { applyStatic, language, onLanguageChange, t, toggleLanguage } from "./js
 import { createInventory } from "./js/inventory.js";
 import { createKpis } from "./js/kpis.js";
 import { createLockers } from "./js/lockers.js";
+import { createOrders } from "./js/orders.js";
 import { createShelves } from "./js/shelves.js";
 import { createTasks } from "./js/tasks.js";
 
@@ -20,6 +21,7 @@ const $ = (id) => document.getElementById(id);
 const metrics = (window.smartstoreMetrics = { ready: null, latency: [] });
 
 let store = null;
+let stores = [];
 let panels = {};
 let stream = null;
 let reconnectTimer = null;
@@ -119,6 +121,7 @@ async function openStore(id) {
   sessionStorage.setItem(STORE_STORAGE, id);
   const onLatency = recordLatency;
   const shelves = createShelves($("shelves"), store, { onLatency });
+  const timezone = (stores.find((s) => s.id === store) || {}).timezone;
   panels = {
     kpis: createKpis($("kpis"), store),
     shelves,
@@ -127,6 +130,7 @@ async function openStore(id) {
     alerts: createAlerts($("alerts"), store),
     devices: createDevices($("devices"), store, { cameras: () => shelves.cameras() }),
     lockers: createLockers($("lockers"), store),
+    orders: createOrders($("orders"), store, { timezone }),
     charts: createCharts($("charts"), store),
   };
   try {
@@ -142,14 +146,13 @@ async function openStore(id) {
     metrics.ready = performance.now();
   });
   connect();
-  const rest = [panels.alerts, panels.devices, panels.lockers, panels.charts];
+  const rest = [panels.alerts, panels.devices, panels.lockers, panels.orders, panels.charts];
   await Promise.allSettled(rest.map((panel) => panel.load()));
 }
 
 async function start() {
   applyStatic();
   if (!currentKey()) return signIn("");
-  let stores;
   try {
     stores = await get("/stores");
   } catch (error) {

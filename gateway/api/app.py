@@ -19,12 +19,15 @@ from smartstore.gateway.api.routes import (
     dead_letters,
     devices,
     events,
+    fulfilment,
     history,
     inventory,
     kiosk,
     kpis,
     lockers,
     movements,
+    orders,
+    picking,
     pickup_orders,
     planogram,
     stores,
@@ -83,7 +86,7 @@ def create_app(runtime: GatewayRuntime, *, sse_heartbeat_s: float = events.DEFAU
     for module in (stores, inventory, movements, devices, alerts, dead_letters, events):
         api.include_router(module.router)
     api.include_router(cameras.router)
-    for module in (pickup_orders, lockers):
+    for module in (orders, fulfilment, picking, pickup_orders, lockers):
         api.include_router(module.router)
     api.include_router(kiosk.api_router)
     for module in (tasks, kpis, history, planogram, telemetry):  # the dashboard's data

@@ -11,8 +11,20 @@ from smartstore.gateway.api.schemas import AnyGtin
 from smartstore.kernel.contract.payloads import Identifier
 
 OrderStateName = Literal[
-    "created", "reserved", "picking", "loaded", "ready", "picked_up", "expired", "cancelled"
+    "created",
+    "reserved",
+    "picking",
+    "loaded",
+    "ready",
+    "staged",
+    "handed_to_courier",
+    "shipped",
+    "picked_up",
+    "delivered",
+    "expired",
+    "cancelled",
 ]
+FulfilmentName = Literal["locker_pickup", "counter_pickup", "delivery", "ship"]
 MAX_LINE_QUANTITY = 1000
 
 
@@ -63,6 +75,11 @@ class PickupOrderPublic(BaseModel):
     created_at: datetime
     created_by: str
     updated_at: datetime
+    customer_order: str | None = Field(None, description="The customer order (CO-…) it fulfils part of.")
+    fulfilment: FulfilmentName = "locker_pickup"
+    channel: str | None = Field(None, description="The sales channel that placed it.")
+    slot_start: datetime | None = Field(None, description="The booked pickup slot's start, if any.")
+    promised_by: datetime | None = Field(None, description="Delivery: at the customer's door by then.")
     transitions: list[OrderTransitionPublic] = Field(default_factory=list)
     compartment_state: dict[str, Any] | None = Field(None, description="The compartment it is in, if any.")
 

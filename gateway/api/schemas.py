@@ -14,6 +14,8 @@ from smartstore.kernel.contract.payloads import Identifier, ShelfState
 ItemT = TypeVar("ItemT")
 MovementType = Literal["sale", "receipt", "adjustment", "count"]
 AlertState = Literal["open", "acknowledged", "cleared"]
+OnlineRule = Literal["book", "shelf_empty_none_in_backroom"]
+SalesChannel = Literal["web", "app", "marketplace", "store_associate", "walk_in"]
 MAX_PAGE = 500
 MAX_MOVEMENT_QUANTITY = 1_000_000
 
@@ -61,6 +63,20 @@ class InventoryBase(PublicModel):
     sku: str | None
 
 
+class ChannelAtp(PublicModel):
+    """Available-to-promise per channel group (docs/inventory.md, "Channel allocation")."""
+
+    walk_in: int = Field(description="What a customer in the store may buy: available_to_promise.")
+    online: int = Field(
+        description="What web, app, marketplace and store-associate orders may promise: available_to_promise "
+        "less the online holdback, or 0 while the shelf is empty and the backroom holds none."
+    )
+    online_rule: OnlineRule = Field(
+        description="book: available_to_promise less the holdback; shelf_empty_none_in_backroom: every "
+        "observed slot is empty and no unit is counted in the backroom, so online promises nothing."
+    )
+
+
 class InventoryPublic(InventoryBase):
     on_hand: int
     salesfloor: int
@@ -68,6 +84,7 @@ class InventoryPublic(InventoryBase):
     reserved: int
     safety_stock: int
     available_to_promise: int = Field(description="max(0, on_hand - reserved - safety_stock)")
+    channels: ChannelAtp
     shelf_state: ShelfState
     shelf_fill: float | None
     sources: dict[str, Any] = Field(description="Which source last set each figure, and when.")
@@ -104,6 +121,12 @@ class StoreAvailability(PublicModel):
     store_name: str
     on_hand: int
     available_to_promise: int
+    channels: ChannelAtp
+    available_to_promise_for_channel: int | None = Field(
+        None,
+        description="ATP for the `channel` asked for (web, app, marketplace, store_associate: the online "
+        "figure; walk_in: available_to_promise); null when no channel was given.",
+    )
     shelf_state: ShelfState
     updated_at: UtcDatetime
 
@@ -111,6 +134,7 @@ class StoreAvailability(PublicModel):
 class ProductAvailability(PublicModel):
     gtin: str
     name: str | None
+    channel: SalesChannel | None = Field(None, description="The channel asked for, if any.")
     stores: list[StoreAvailability]
 
 

@@ -3,4 +3,5 @@
 # Tables defined outside models.py register on the same Base when imported; importing them here
 # means whoever builds the engine (create_all) creates them too.
 from smartstore.gateway.db import lockers as lockers
+from smartstore.gateway.db import orders as orders
 from smartstore.gateway.db import restock as restock

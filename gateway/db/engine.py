@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, String, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.schema import CreateColumn
 
@@ -39,7 +39,35 @@ def make_engine(url: str, *, create_schema: bool = True) -> Engine:
     if create_schema:
         Base.metadata.create_all(engine)
         add_missing_nullable_columns(engine)
+        widen_text_columns(engine)
     return engine
+
+
+def widen_text_columns(engine: Engine) -> list[str]:
+    """Widen VARCHAR columns a newer release made longer (e.g. order states past 16 characters).
+
+    PostgreSQL enforces a VARCHAR's length and SQLite does not, so only PostgreSQL is changed; widening
+    never loses data. Returns "table.column" widened.
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    inspector = inspect(engine)
+    present = set(inspector.get_table_names())
+    widened: list[str] = []
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if table.name not in present:
+                continue
+            have = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                wanted = getattr(column.type, "length", None)
+                current = getattr(have.get(column.name), "length", None)
+                if isinstance(column.type, String) and wanted and current and current < wanted:
+                    connection.exec_driver_sql(
+                        f'ALTER TABLE {table.name} ALTER COLUMN "{column.name}" TYPE VARCHAR({wanted})'
+                    )
+                    widened.append(f"{table.name}.{column.name}")
+    return widened
 
 
 def add_missing_nullable_columns(engine: Engine) -> list[str]:

@@ -11,12 +11,14 @@ from smartstore.gateway.db.models import Base
 
 
 class PickupOrder(Base):
-    """A buy-online-pick-up-in-store order; lifecycle in gateway/lockers/domain.py."""
+    """A fulfilment order: the part of a customer order one store fulfils, one way (locker or counter
+    pickup, delivery, shipping); lifecycle in gateway/lockers/states.py. The table keeps the name it had
+    when lockers were the only way; rows made then have no customer order and are locker pickups."""
 
     __tablename__ = "pickup_orders"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, comment="ORD-XXXXXXXX")
     store_id: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32))
     external_ref: Mapped[str | None] = mapped_column(String(200), comment="The integrator's reference.")
     size: Mapped[str] = mapped_column(String(1), comment="Smallest compartment size it fits in.")
     locker_id: Mapped[str | None] = mapped_column(String(64))
@@ -32,6 +34,13 @@ class PickupOrder(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Added with omnichannel orders (#27): nullable, so make_engine adds them to older databases.
+    customer_order_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    fulfilment: Mapped[str | None] = mapped_column(String(16), comment="NULL: locker_pickup.")
+    channel: Mapped[str | None] = mapped_column(String(32))
+    slot_start: Mapped[datetime | None] = mapped_column(comment="Booked pickup slot (counter or locker).")
+    promised_by: Mapped[datetime | None] = mapped_column(comment="Delivery: at the customer's door by.")
+    reminded_at: Mapped[datetime | None]
     lines: Mapped[list[PickupOrderLine]] = relationship(
         order_by="PickupOrderLine.line", lazy="selectin", cascade="all, delete-orphan"
     )
@@ -59,8 +68,8 @@ class OrderTransition(Base):
     __tablename__ = "pickup_order_transitions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("pickup_orders.id"), index=True)
-    from_state: Mapped[str | None] = mapped_column(String(16))
-    to_state: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime]
     by: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(Text, default="")

@@ -57,6 +57,10 @@ class Inventory(Base):
     reserved: Mapped[int] = mapped_column(Integer, default=0)
     safety_stock: Mapped[int] = mapped_column(Integer, default=0)
     available_to_promise: Mapped[int] = mapped_column(Integer, default=0)
+    # What online channels may promise (holdback and shelf rule, gateway.inventory.allocation). Added with
+    # channel allocation (#27): nullable, so make_engine adds it to older databases; NULL = not computed
+    # yet (readers compute it from the row).
+    online_available_to_promise: Mapped[int | None] = mapped_column(Integer, nullable=True)
     shelf_state: Mapped[str] = mapped_column(String(8), default="unknown")
     shelf_fill: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Which source last set each figure and when: {"on_hand": {"source": "rfid", "at": "..."}, ...}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.util import as_utc, is_sqlite
 from smartstore.gateway.inventory import domain
-from smartstore.kernel.contract import payloads as p
+from smartstore.gateway.inventory import store as inventory_store
 from smartstore.kernel.storeconfig import Area, StoreConfig
 
 Key = tuple[str, str]  # (store, gtin) or (store, slot)
@@ -123,21 +123,8 @@ def _change_token(session: Session) -> tuple[int, int] | None:
 
 
 def new_row_values(store: StoreConfig, gtin: str) -> dict[str, Any]:
-    product = store.products[gtin]
-    return {
-        "store_id": store.store.id,
-        "gtin": gtin,
-        "salesfloor": 0,
-        "backroom": 0,
-        "on_hand": 0,
-        "reserved": 0,
-        "safety_stock": product.safety_stock,
-        "available_to_promise": 0,
-        "shelf_state": p.ShelfState.UNKNOWN.value,
-        "shelf_fill": None,
-        "sources": {},
-        "updated_at": as_utc(datetime.min),
-    }
+    """A row sync_stores has not created yet, as it would create it (online ATP included)."""
+    return inventory_store.new_row_values(store, gtin, as_utc(datetime.min))
 
 
 def slot_view(key: Key, slot: SlotEntry) -> SlotView:

@@ -11,7 +11,9 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from smartstore.gateway.db.bulk import read_rows, write_rows
+from smartstore.gateway.db.domain_events import CHANNEL_ATP_CHANGED, event_row
 from smartstore.gateway.db.models import Inventory, SlotState, ZoneCount
+from smartstore.gateway.db.orders import DomainEvent
 from smartstore.gateway.db.util import as_utc
 from smartstore.gateway.ingest.cache import (
     InventoryCache,
@@ -23,6 +25,7 @@ from smartstore.gateway.ingest.cache import (
     slot_view,
 )
 from smartstore.gateway.inventory import domain
+from smartstore.gateway.inventory.allocation import ChannelFigures
 from smartstore.gateway.inventory.store import view_from_values
 from smartstore.gateway.restock.domain import SlotChange
 from smartstore.kernel.contract import payloads as p
@@ -32,15 +35,18 @@ Event = tuple[str, str | None, Mapping[str, Any]]  # bus (type, store, data)
 _INVENTORY: Table = Inventory.__table__  # type: ignore[assignment]
 _ZONES: Table = ZoneCount.__table__  # type: ignore[assignment]
 _SLOTS: Table = SlotState.__table__  # type: ignore[assignment]
+_EVENTS: Table = DomainEvent.__table__  # type: ignore[assignment]
 _FIGURES = (
     "salesfloor",
     "backroom",
     "on_hand",
     "reserved",
     "available_to_promise",
+    "online_available_to_promise",
     "shelf_state",
     "shelf_fill",
 )
+_ATP = (_FIGURES.index("available_to_promise"), _FIGURES.index("online_available_to_promise"))
 _WRITTEN = (*_FIGURES, "safety_stock", "sources", "updated_at")
 _ROW_COLUMNS = ("store_id", "gtin", *_WRITTEN)
 
@@ -56,6 +62,8 @@ class InventoryBatch:
         self._zones = cache.zones
         self._slots = cache.slots
         self._before: dict[Key, tuple[Any, ...]] = {}  # figures of each touched row as it was
+        self._new_atp: dict[Key, tuple[int, int]] = {}  # ATP figures of rows this batch created
+        self._channels: dict[Key, ChannelFigures] = {}  # as _recompute left each touched row
         self._dirty_zones: set[tuple[str, str, str]] = set()
         self._dirty_slots: dict[Key, bool] = {}  # -> whether a dashboard would see a difference
         self._stamps: dict[Key, dict[str, tuple[str, datetime]]] = {}
@@ -63,6 +71,7 @@ class InventoryBatch:
         self._shelf_rows: set[Key] = set()
         # Slots whose observed state changed, in order: restock tasks follow them (gateway.restock).
         self.slot_changes: list[SlotChange] = []
+        self._atp_events: list[dict[str, Any]] = []  # domain_events rows, one per row whose ATP moved
 
     # --- loading -------------------------------------------------------------------------------
 
@@ -148,6 +157,7 @@ class InventoryBatch:
             store = self._stores[key[0]].config
             row = self._rows[key] = new_row_values(store, key[1])
             self._before[key] = ()
+            self._new_atp[key] = (row["available_to_promise"], row["online_available_to_promise"])
         elif key not in self._before:
             self._before[key] = tuple(row[f] for f in _FIGURES)
         return row
@@ -267,12 +277,16 @@ class InventoryBatch:
         self._write_zones()
         self._write_rows(changed)
         self._write_slots()
+        # The channel-ATP events commit with the figures they report (same transaction).
+        write_rows(self._session, _EVENTS, self._atp_events)
+        self._atp_events = []
         if not views:
             return events
         for key in changed:
             row = self._rows[key]
             product = self._stores[key[0]].config.products.get(key[1])
-            view = view_from_values(row, product.name if product else None, product.sku if product else None)
+            name, sku = (product.name, product.sku) if product else (None, None)
+            view = view_from_values(row, name, sku, channels=self._channels[key])
             events.append(("inventory", key[0], view))
         for key, visible in self._dirty_slots.items():
             if visible:
@@ -295,7 +309,12 @@ class InventoryBatch:
                 readings = [self._reading((key[0], slot)) for slot in index.slots_of_gtin.get(key[1], ())]
                 summary = domain.shelf_summary(readings)
                 row["shelf_state"], row["shelf_fill"] = summary.state.value, summary.fill
-            figures_changed = tuple(row[f] for f in _FIGURES) != self._before[key]
+            # After both parts: an empty shelf with nothing in the backroom zeroes online ATP.
+            channels = domain.channel_atp(row, domain.product_holdback(index.config, key[1]))
+            row["online_available_to_promise"] = channels.online
+            self._channels[key] = channels
+            before = self._before[key]
+            figures_changed = tuple(row[f] for f in _FIGURES) != before
             sources = row["sources"] or {}
             stamps = self._stamps.get(key, {})
             new_source = any(sources.get(f, {}).get("source") != s for f, (s, _) in stamps.items())
@@ -309,6 +328,13 @@ class InventoryBatch:
                 latest = max(at for _, at in stamps.values()) if stamps else as_utc(row["updated_at"])
                 row["updated_at"] = max(latest, as_utc(row["updated_at"]))
                 changed.append(key)
+            previous = (before[_ATP[0]], before[_ATP[1]]) if before else self._new_atp[key]
+            if (channels.walk_in, channels.online) != previous:
+                data = domain.atp_event_data(key[0], key[1], channels, previous)
+                at = row["updated_at"]
+                self._atp_events.append(
+                    event_row(CHANNEL_ATP_CHANGED, store=key[0], subject=key[1], data=data, at=at)
+                )
         return changed
 
     def backroom_units(self, store_id: str, gtin: str) -> int:

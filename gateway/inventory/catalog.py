@@ -10,7 +10,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from smartstore.gateway.db.models import Inventory, Product, Store
 from smartstore.gateway.db.util import begin_write, utc_now
 from smartstore.gateway.inventory import domain
-from smartstore.gateway.inventory.store import new_inventory_row
+from smartstore.gateway.inventory.store import (
+    atp_figures,
+    channel_figures_of,
+    new_inventory_row,
+    refresh_channels,
+)
 from smartstore.kernel.storeconfig import StoreConfig
 
 logger = logging.getLogger(__name__)
@@ -20,7 +25,9 @@ def sync_stores(sessions: sessionmaker[Session], stores: dict[str, StoreConfig])
     """Upsert stores, products and inventory rows; live figures of existing rows are kept.
 
     Only what the store file owns is rewritten: names, SKUs, RFID tagging and safety stock (which
-    moves available-to-promise). Products dropped from a catalog keep their rows (history).
+    moves available-to-promise), and the online holdback (which moves online ATP); a figure that
+    moves records its `inventory.channel_atp_changed` event. Products dropped from a catalog keep
+    their rows (history).
     """
     now = utc_now()
     with sessions() as session:
@@ -39,11 +46,19 @@ def sync_stores(sessions: sessionmaker[Session], stores: dict[str, StoreConfig])
                 if row is None:
                     session.add(new_inventory_row(config, product.gtin, now))
                     added += 1
-                elif row.safety_stock != product.safety_stock:
+                    continue
+                previous = atp_figures(row)
+                if row.safety_stock != product.safety_stock:
                     row.safety_stock = product.safety_stock
                     row.available_to_promise = domain.available_to_promise(
                         row.on_hand, row.reserved, row.safety_stock
                     )
+                if previous[1] is None and row.available_to_promise == previous[0]:
+                    # A row from before the column: fill it in. Readers computed the same figure
+                    # from the row, so nothing they saw changes and no event is due.
+                    row.online_available_to_promise = channel_figures_of(row, config).online
+                else:
+                    refresh_channels(session, row, config, previous, now)
             logger.info("store %s: %d products, %d new inventory rows", store_id, len(config.catalog), added)
         session.commit()
 

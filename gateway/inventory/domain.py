@@ -11,6 +11,9 @@ Definitions, in one place:
   (``stale``) or reported ``unknown`` carry no information and are left out; over the rest:
   ``empty`` if every slot is empty, else ``low`` if any slot is low or empty, else ``ok``. With no
   informative slot left the state is ``unknown``. ``shelf_fill`` is the mean fill of the same slots.
+* Per channel group (``gateway.inventory.allocation``): walk-in ATP is ``available_to_promise``; online
+  ATP is that less the product's holdback, and 0 while every informative slot is empty and the
+  backroom holds nothing (shelf-aware promising).
 * ``sources`` records, per figure (``on_hand``, ``shelf_state``, ``reserved``), which source last set
   it (rfid, camera, pos, manual, pickup) and when.
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from smartstore.gateway.inventory.allocation import ChannelFigures, Holdback, channel_figures, holdback_for
 from smartstore.kernel.contract.payloads import ShelfState
 from smartstore.kernel.storeconfig import Area, StoreConfig
 
@@ -203,4 +207,49 @@ def derived_figures(
         "backroom": stock.backroom,
         "on_hand": stock.on_hand,
         "available_to_promise": available_to_promise(stock.on_hand, reserved, safety_stock),
+    }
+
+
+# --- channels ----------------------------------------------------------------------------------
+
+
+def product_holdback(store: StoreConfig, gtin: str) -> Holdback:
+    """The online holdback of one product: its catalog values where set, else the store's."""
+    return holdback_for(store.store, store.products.get(gtin))
+
+
+def channel_atp(values: Mapping[str, Any], holdback: Holdback) -> ChannelFigures:
+    """Walk-in and online ATP of one inventory row from its column values; call it once both the
+    stock figures and the shelf state are final (an empty shelf changes the online figure)."""
+    return channel_figures(
+        available_to_promise=values["available_to_promise"],
+        on_hand=values["on_hand"],
+        backroom=values["backroom"],
+        shelf_state=values["shelf_state"],
+        holdback=holdback,
+    )
+
+
+def published_channels(values: Mapping[str, Any], holdback: Holdback | None) -> ChannelFigures:
+    """The channel figures a row publishes: its stored online ATP, or, where the column is still NULL
+    (a row not written since the column came), the figure computed from the row."""
+    computed = channel_atp(values, holdback or Holdback())
+    stored = values.get("online_available_to_promise")
+    if stored is None:
+        return computed
+    # The rule does not depend on the holdback, so the computed one holds for the stored figure too.
+    return ChannelFigures(computed.walk_in, stored, computed.rule)
+
+
+def atp_event_data(
+    store_id: str, gtin: str, figures: ChannelFigures, previous: tuple[int | None, int | None]
+) -> dict[str, Any]:
+    """The data of an `inventory.channel_atp_changed` event."""
+    return {
+        "store": store_id,
+        "gtin": gtin,
+        "available_to_promise": figures.walk_in,
+        "online_available_to_promise": figures.online,
+        "online_rule": figures.rule.value,
+        "previous": {"available_to_promise": previous[0], "online_available_to_promise": previous[1]},
     }

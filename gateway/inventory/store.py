@@ -10,9 +10,11 @@ from typing import Any, TypedDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smartstore.gateway.db import domain_events as events
 from smartstore.gateway.db.models import Inventory, ZoneCount
 from smartstore.gateway.db.util import as_utc, begin_write
 from smartstore.gateway.inventory import domain
+from smartstore.gateway.inventory.allocation import ChannelFigures, Holdback
 from smartstore.kernel.contract.payloads import ShelfState
 from smartstore.kernel.storeconfig import StoreConfig
 
@@ -28,11 +30,20 @@ _VIEW_COLUMNS = (
     "reserved",
     "safety_stock",
     "available_to_promise",
+    "online_available_to_promise",
     "shelf_state",
     "shelf_fill",
     "sources",
     "updated_at",
 )
+
+
+class ChannelsView(TypedDict):
+    """ATP per channel group: walk-in customers, and every channel that orders ahead (online)."""
+
+    walk_in: int
+    online: int
+    online_rule: str  # "book" or "shelf_empty_none_in_backroom" (gateway.inventory.allocation.OnlineRule)
 
 
 class InventoryView(TypedDict):
@@ -48,14 +59,28 @@ class InventoryView(TypedDict):
     reserved: int
     safety_stock: int
     available_to_promise: int
+    channels: ChannelsView
     shelf_state: str
     shelf_fill: float | None
     sources: dict[str, Any]
     updated_at: str
 
 
-def view_from_values(values: Mapping[str, Any], name: str | None, sku: str | None) -> InventoryView:
-    """The view of one inventory row from its column values (the ingest works on plain rows)."""
+def view_from_values(
+    values: Mapping[str, Any],
+    name: str | None,
+    sku: str | None,
+    holdback: Holdback | None = None,
+    channels: ChannelFigures | None = None,
+) -> InventoryView:
+    """The view of one inventory row from its column values (the ingest works on plain rows).
+
+    `channels`: the row's channel figures where the caller has just computed them; otherwise they
+    are read from the row, and `holdback` is needed only while its online ATP is NULL (not computed
+    yet; without it the fallback assumes none).
+    """
+    if channels is None:
+        channels = domain.published_channels(values, holdback)
     return {
         "store": values["store_id"],
         "gtin": values["gtin"],
@@ -67,6 +92,11 @@ def view_from_values(values: Mapping[str, Any], name: str | None, sku: str | Non
         "reserved": values["reserved"],
         "safety_stock": values["safety_stock"],
         "available_to_promise": values["available_to_promise"],
+        "channels": {
+            "walk_in": channels.walk_in,
+            "online": channels.online,
+            "online_rule": channels.rule.value,
+        },
         "shelf_state": values["shelf_state"],
         "shelf_fill": values["shelf_fill"],
         "sources": dict(values["sources"] or {}),
@@ -74,29 +104,69 @@ def view_from_values(values: Mapping[str, Any], name: str | None, sku: str | Non
     }
 
 
-def inventory_view(row: Inventory) -> InventoryView:
-    """The view of one store x GTIN, published on the bus and returned by the API."""
+def _values(row: Inventory) -> dict[str, Any]:
+    return {column: getattr(row, column) for column in _VIEW_COLUMNS}
+
+
+def inventory_view(row: Inventory, store: StoreConfig | None = None) -> InventoryView:
+    """The view of one store x GTIN, published on the bus and returned by the API (`store` gives the
+    holdback for a row whose online ATP is not computed yet)."""
     product = row.product
-    values = {column: getattr(row, column) for column in _VIEW_COLUMNS}
-    return view_from_values(values, product.name if product else None, product.sku if product else None)
+    holdback = domain.product_holdback(store, row.gtin) if store is not None else None
+    name, sku = (product.name, product.sku) if product else (None, None)
+    return view_from_values(_values(row), name, sku, holdback)
+
+
+def new_row_values(store: StoreConfig, gtin: str, at: datetime) -> dict[str, Any]:
+    """The columns of a store x GTIN nothing has counted yet."""
+    values: dict[str, Any] = {
+        "store_id": store.store.id,
+        "gtin": gtin,
+        "salesfloor": 0,
+        "backroom": 0,
+        "on_hand": 0,
+        "reserved": 0,
+        "safety_stock": store.products[gtin].safety_stock,
+        "available_to_promise": 0,
+        "shelf_state": ShelfState.UNKNOWN.value,
+        "shelf_fill": None,
+        "sources": {},
+        "updated_at": at,
+    }
+    figures = domain.channel_atp(values, domain.product_holdback(store, gtin))
+    values["online_available_to_promise"] = figures.online
+    return values
 
 
 def new_inventory_row(store: StoreConfig, gtin: str, at: datetime) -> Inventory:
-    product = store.products[gtin]
-    return Inventory(
-        store_id=store.store.id,
-        gtin=gtin,
-        salesfloor=0,
-        backroom=0,
-        on_hand=0,
-        reserved=0,
-        safety_stock=product.safety_stock,
-        available_to_promise=0,
-        shelf_state=ShelfState.UNKNOWN.value,
-        shelf_fill=None,
-        sources={},
-        updated_at=at,
-    )
+    return Inventory(**new_row_values(store, gtin, at))
+
+
+def atp_figures(row: Inventory) -> tuple[int | None, int | None]:
+    """The row's (available_to_promise, online_available_to_promise), to compare after a change."""
+    return (row.available_to_promise, row.online_available_to_promise)
+
+
+def channel_figures_of(row: Inventory, store: StoreConfig) -> ChannelFigures:
+    """The row's walk-in and online ATP as its current figures give them."""
+    return domain.channel_atp(_values(row), domain.product_holdback(store, row.gtin))
+
+
+def refresh_channels(
+    session: Session,
+    row: Inventory,
+    store: StoreConfig,
+    previous: tuple[int | None, int | None],
+    at: datetime,
+) -> None:
+    """Recompute the row's online ATP and, if either ATP figure moved from `previous`, record an
+    `inventory.channel_atp_changed` event in the session's transaction."""
+    figures = channel_figures_of(row, store)
+    row.online_available_to_promise = figures.online
+    if (figures.walk_in, figures.online) == previous:
+        return
+    data = domain.atp_event_data(row.store_id, row.gtin, figures, previous)
+    events.record(session, events.CHANNEL_ATP_CHANGED, store=row.store_id, subject=row.gtin, data=data, at=at)
 
 
 def _locked_row(session: Session, store: StoreConfig, gtin: str, at: datetime) -> Inventory:
@@ -150,6 +220,7 @@ def apply_movement(
     if zone_id not in store.zones_by_id:
         raise ValueError(f"zone {zone_id!r} is not a zone of store {store.store.id}")
     row = _locked_row(session, store, gtin, at)
+    previous = atp_figures(row)
     zones = _zone_rows(session, store.store.id, gtin)
     current = zones[zone_id].count if zone_id in zones else 0
     new_count = domain.count_after_movement(type, current, quantity)
@@ -163,6 +234,7 @@ def apply_movement(
         )
         session.add(zones[zone_id])
     _recompute(row, store, {z: r.count for z, r in zones.items()})
+    refresh_channels(session, row, store, previous, at)
     row.sources = domain.stamp(row.sources, "on_hand", source, as_utc(at))
     row.updated_at = at
     session.flush()
@@ -174,10 +246,22 @@ def apply_reservation(
     session: Session, store: StoreConfig, *, gtin: str, delta: int, source: str, at: datetime
 ) -> Inventory:
     """Reserve (+delta) or release (-delta) units of one GTIN for orders; reserved never goes below 0."""
-    row = _locked_row(session, store, gtin, at)
+    row = reserve_locked(
+        session, _locked_row(session, store, gtin, at), store, delta=delta, source=source, at=at
+    )
+    session.flush()
+    return row
+
+
+def reserve_locked(
+    session: Session, row: Inventory, store: StoreConfig, *, delta: int, source: str, at: datetime
+) -> Inventory:
+    """`apply_reservation` on a row the caller has locked already (FOR UPDATE, or SQLite's write lock);
+    not flushed: the caller flushes once for all its rows."""
+    previous = atp_figures(row)
     row.reserved = max(0, row.reserved + delta)
     row.available_to_promise = domain.available_to_promise(row.on_hand, row.reserved, row.safety_stock)
+    refresh_channels(session, row, store, previous, at)
     row.sources = domain.stamp(row.sources, "reserved", source, as_utc(at))
     row.updated_at = at
-    session.flush()
     return row

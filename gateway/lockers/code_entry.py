@@ -347,7 +347,7 @@ def _right(
         attempt.events += pickup_opens.give_back(session, order, by=by, at=at, why=why).events
     if state is domain.OrderState.LOADED:
         attempt.result = PickupResult.NOT_READY
-    elif order.code_used_at is not None or state is domain.OrderState.PICKED_UP:
+    elif order.code_used_at is not None or state in domain.GOODS_LEFT:
         attempt.result = PickupResult.USED
     elif order.expires_at is None or as_utc(order.expires_at) <= at:
         attempt.result = PickupResult.EXPIRED

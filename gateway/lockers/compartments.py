@@ -13,7 +13,15 @@ from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
 from smartstore.gateway.db.models import Device
 from smartstore.gateway.db.util import begin_write
 from smartstore.gateway.lockers import domain, pickup_opens
-from smartstore.gateway.lockers.lifecycle import OrderError, Outcome, get_order, mark_loaded, mark_ready
+from smartstore.gateway.lockers.lifecycle import (
+    OrderError,
+    Outcome,
+    fulfilment_of,
+    get_order,
+    mark_loaded,
+    mark_ready,
+)
+from smartstore.gateway.lockers.states import LEAVES_LOCKER_AS
 from smartstore.gateway.lockers.view_models import CompartmentView, compartment_view, order_view
 from smartstore.kernel import pickup_codes
 from smartstore.kernel.contract import payloads as p
@@ -159,6 +167,9 @@ def load_order(
     if locker is not None and locker in offline:
         raise _offline(locker)
     order = get_order(session, store_id, order_id, lock=True)
+    if fulfilment_of(order) not in LEAVES_LOCKER_AS:
+        kind = fulfilment_of(order).value
+        raise OrderError(409, "not_a_locker_order", f"a {kind} order is not handed over from a locker")
     state = domain.OrderState(order.state)
     if state not in (domain.OrderState.RESERVED, domain.OrderState.PICKING, domain.OrderState.LOADED):
         raise OrderError(409, "invalid_transition", f"an order that is {state.value} cannot be loaded")

@@ -1,17 +1,11 @@
-"""Pure pickup-order domain: lifecycle and allowed transitions, compartment best fit, code throttling.
+"""Pure locker domain: compartment best fit, code throttling, what a reported pickup does.
 
-Lifecycle (every step is recorded with who and when)::
+The order lifecycle itself (states, the transition table of each way of fulfilling) is states.py,
+next to lifecycle.py, the one door of state changes; its names are re-exported here. A pickup reported
+by the locker after an order expired or was cancelled still ends it as `picked_up` (the customer has
+the goods), but the reservation it held was released already, so only the stock is taken.
 
-    created -> reserved -> picking -> loaded -> ready -> picked_up
-                  |           |          |        |
-                  +-----------+----------+--------+--> cancelled (reservation released)
-                  +-----------+----------+--------+--> expired   (not collected in time)
-
-An order holds its stock reservation from `reserved` until it ends. A pickup reported by the locker
-after an order expired or was cancelled still ends it as `picked_up` (the customer has the goods),
-but the reservation it held was released already, so only the stock is taken.
-
-No I/O here: gateway.order_store and gateway.locker_store apply these rules to the database.
+No I/O here: gateway.lockers.order_store and .compartments apply these rules to the database.
 """
 
 from __future__ import annotations
@@ -21,61 +15,40 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from smartstore.gateway.lockers.states import (
+    FINAL,
+    GOODS_LEFT,
+    HOLDS_RESERVATION,
+    IN_COMPARTMENT,
+    FulfilmentType,
+    OrderState,
+    TransitionError,
+    can_transition,
+    check_transition,
+)
+from smartstore.gateway.lockers.states import TRANSITIONS as _TABLES
 from smartstore.kernel.storeconfig import CompartmentSize
 
-
-class OrderState(StrEnum):
-    CREATED = "created"
-    RESERVED = "reserved"
-    PICKING = "picking"
-    LOADED = "loaded"
-    READY = "ready"
-    PICKED_UP = "picked_up"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
+__all__ = [
+    "FINAL",
+    "GOODS_LEFT",
+    "HOLDS_RESERVATION",
+    "IN_COMPARTMENT",
+    "TRANSITIONS",
+    "OrderState",
+    "TransitionError",
+    "can_transition",
+    "check_transition",
+]
 
 
 S = OrderState
-_ENDABLE = (S.RESERVED, S.PICKING, S.LOADED, S.READY)
-TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    S.CREATED: frozenset({S.RESERVED, S.CANCELLED}),
-    S.RESERVED: frozenset({S.PICKING, S.CANCELLED, S.EXPIRED}),
-    S.PICKING: frozenset({S.LOADED, S.CANCELLED, S.EXPIRED}),
-    # loaded -> loaded: the associate opens the compartment again (a new code is issued).
-    S.LOADED: frozenset({S.LOADED, S.READY, S.PICKED_UP, S.CANCELLED, S.EXPIRED}),
-    S.READY: frozenset({S.PICKED_UP, S.CANCELLED, S.EXPIRED}),
-    S.PICKED_UP: frozenset(),
-    # The locker's word beats the clock: goods taken after expiry or cancellation were taken.
-    S.EXPIRED: frozenset({S.PICKED_UP}),
-    S.CANCELLED: frozenset({S.PICKED_UP}),
-}
-HOLDS_RESERVATION = frozenset(_ENDABLE)
-IN_COMPARTMENT = frozenset({S.LOADED, S.READY})
-FINAL = frozenset({S.PICKED_UP, S.EXPIRED, S.CANCELLED})
+TRANSITIONS = _TABLES[FulfilmentType.LOCKER_PICKUP]
 _SIZE_ORDER = {CompartmentSize.S: 0, CompartmentSize.M: 1, CompartmentSize.L: 2}
 # Crockford base32 without I, L, O, U: order ids read aloud over a counter are not misheard.
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _DOOR_NUMBER = re.compile(r"(\d+)$")
-
-
-class TransitionError(ValueError):
-    """A lifecycle step the table does not allow."""
-
-    def __init__(self, current: OrderState, target: OrderState) -> None:
-        super().__init__(f"an order that is {current.value} cannot become {target.value}")
-        self.current = current
-        self.target = target
-
-
-def can_transition(current: OrderState, target: OrderState) -> bool:
-    return target in TRANSITIONS[current]
-
-
-def check_transition(current: OrderState, target: OrderState) -> None:
-    if not can_transition(current, target):
-        raise TransitionError(current, target)
 
 
 def new_order_id() -> str:
@@ -235,7 +208,7 @@ def pickup_effect(state: OrderState) -> PickupEffect:
         return PickupEffect(True, True, True, "collected")
     if state in (S.EXPIRED, S.CANCELLED):
         return PickupEffect(True, False, True, f"collected after the order was {state.value}")
-    if state is S.PICKED_UP:
-        return PickupEffect(False, False, False, "already picked up: repeated pickup ignored")
+    if state in GOODS_LEFT:
+        return PickupEffect(False, False, False, f"already {state.value}: repeated pickup ignored")
     # Never in a compartment: nothing could have been taken; the signal is wrong.
     return PickupEffect(False, False, False, f"pickup reported for an order that is {state.value}")

@@ -15,12 +15,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from smartstore.gateway.db import domain_events as order_events
 from smartstore.gateway.db.lockers import CompartmentState, OrderTransition, PickupOrder
 from smartstore.gateway.db.util import as_utc, begin_write, iso
 from smartstore.gateway.inventory.store import apply_reservation, inventory_view
 from smartstore.gateway.lockers import domain
+from smartstore.gateway.lockers.states import LEAVES_LOCKER_AS, FulfilmentType
 from smartstore.gateway.lockers.view_models import compartment_view, order_view
 from smartstore.gateway.monitoring.alerts import alert_view, raise_alert
 from smartstore.kernel.storeconfig import StoreConfig
@@ -63,17 +65,43 @@ def get_order(session: Session, store_id: str, order_id: str, *, lock: bool = Fa
     return order
 
 
+def fulfilment_of(order: PickupOrder) -> FulfilmentType:
+    """Rows made before omnichannel orders have no fulfilment: they are locker pickups."""
+    return FulfilmentType(order.fulfilment or FulfilmentType.LOCKER_PICKUP.value)
+
+
 def transition(
     order: PickupOrder, target: domain.OrderState, *, by: str, at: datetime, note: str = ""
 ) -> None:
     """Move the order one step (TransitionError if the table forbids it) and record who and when."""
     current = domain.OrderState(order.state)
-    domain.check_transition(current, target)
+    domain.check_transition(current, target, fulfilment_of(order))
     order.transitions.append(
         OrderTransition(from_state=current.value, to_state=target.value, at=at, by=by[:100], note=note)
     )
     order.state = target.value
     order.updated_at = at
+    session = object_session(order)
+    if session is None:
+        raise RuntimeError(f"order {order.id} must be in a session to change state")
+    order_events.record(
+        session,
+        order_events.ORDER_STATE_CHANGED,
+        store=order.store_id,
+        subject=order.id,
+        data={
+            "order": order.id,
+            "customer_order": order.customer_order_id,
+            "store": order.store_id,
+            "fulfilment": fulfilment_of(order).value,
+            "from": current.value,
+            "to": target.value,
+            "by": by[:100],
+            "at": iso(at),
+            "note": note,
+        },
+        at=at,
+    )
     if target in domain.FINAL and target is not domain.OrderState.PICKED_UP:
         order.code_lookup = None  # the code dies with the order, and its value is free again
     # A collected order keeps its lookup key: its code answers `code_already_used` (burning no try)
@@ -274,8 +302,10 @@ def mark_ready(order: PickupOrder, store: StoreConfig, locker: str, at: datetime
 
 
 def mark_picked_up(session: Session, order: PickupOrder, *, by: str, at: datetime, note: str) -> list[Event]:
-    """The edge reported the pickup: the order ends and its compartment is free for the next one."""
-    transition(order, domain.OrderState.PICKED_UP, by=by, at=at, note=note)
+    """The edge reported the pickup: the goods left (the customer, or a courier, took them) and the
+    compartment is free for the next order."""
+    target = LEAVES_LOCKER_AS.get(fulfilment_of(order), domain.OrderState.PICKED_UP)
+    transition(order, target, by=by, at=at, note=note)
     events = _free_compartment(session, order, at)
     events.append(("orders", order.store_id, order_view(order)))
     return events

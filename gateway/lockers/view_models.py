@@ -106,6 +106,11 @@ class OrderView(TypedDict):
     created_at: str | None
     created_by: str
     updated_at: str | None
+    customer_order: str | None
+    fulfilment: str
+    channel: str | None
+    slot_start: str | None
+    promised_by: str | None
     transitions: NotRequired[list[TransitionView]]
     # Only in the API's answers about one order (`detail`): the compartment it is in, if any.
     compartment_state: NotRequired[CompartmentView | None]
@@ -138,6 +143,11 @@ def order_view(order: PickupOrder, *, history: bool = True) -> OrderView:
         "created_at": iso(order.created_at),
         "created_by": order.created_by,
         "updated_at": iso(order.updated_at),
+        "customer_order": order.customer_order_id,
+        "fulfilment": order.fulfilment or "locker_pickup",
+        "channel": order.channel,
+        "slot_start": iso(order.slot_start),
+        "promised_by": iso(order.promised_by),
     }
     if history:
         view["transitions"] = [

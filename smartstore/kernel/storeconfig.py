@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from smartstore.kernel.contract.payloads import Gtin, Identifier
 
@@ -46,10 +46,71 @@ class CompartmentSize(StrEnum):
 Point = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
+def _yaml_clock(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 21:00 as the base-60 integer 1260: take it back to the time it was.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return value
+
+
+ClockTime = Annotated[
+    str,
+    BeforeValidator(_yaml_clock),
+    Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, local time."),
+]
+
+
+class LocationKind(StrEnum):
+    """A store has devices and customers; a distribution centre is stock without devices (movements only)."""
+
+    STORE = "store"
+    DISTRIBUTION_CENTRE = "distribution_centre"
+
+
+class GeoPoint(_Model):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Delivery(_Model):
+    """Instant delivery from this store: whom it reaches and what it promises."""
+
+    radius_km: float = Field(gt=0, le=100, description="Straight-line reach of the delivery area.")
+    promise_minutes: int = Field(30, ge=5, le=24 * 60, description="From order to the customer's door.")
+    at_risk_minutes: int = Field(
+        10, ge=1, le=24 * 60, description="Alert when less than this is left and no courier has the order."
+    )
+
+
+class Fulfilment(_Model):
+    """How this location fulfils orders: pickup slots, delivery, how much online channels may promise."""
+
+    opens: ClockTime = "08:00"
+    closes: ClockTime = "20:00"
+    slot_minutes: int = Field(60, ge=15, le=24 * 60, description="Length of a pickup time slot.")
+    counter_slot_capacity: int = Field(10, ge=0, description="Counter pickups per slot; 0: no counter.")
+    locker_slot_capacity: int = Field(20, ge=0, description="Locker pickups per slot and bank.")
+    slot_days_ahead: int = Field(7, ge=1, le=60, description="How far ahead slots may be booked.")
+    pick_minutes: int = Field(30, ge=0, le=24 * 60, description="Picking time: no slot starts sooner.")
+    no_show_grace_minutes: int = Field(
+        120, ge=0, description="A counter pickup not collected this long after its slot ends expires."
+    )
+    reminder_minutes: int = Field(60, ge=0, description="Remind the customer this long before the slot.")
+    delivery: Delivery | None = Field(None, description="Instant delivery; none when absent.")
+    ships: bool = Field(False, description="Ships parcels (endless aisle); distribution centres always do.")
+    online_holdback_percent: float = Field(
+        0, ge=0, le=100, description="Share of on-hand units online channels may not promise (walk-ins)."
+    )
+    online_holdback_units: int = Field(0, ge=0, description="Units online channels may not promise.")
+
+
 class StoreInfo(_Model):
     id: Identifier
     name: str
     timezone: str = "UTC"
+    kind: LocationKind = LocationKind.STORE
+    location: GeoPoint | None = Field(None, description="Where it is; needed to be chosen by distance.")
+    fulfilment: Fulfilment = Field(default_factory=Fulfilment)
     shelf_low_fill: float = Field(0.5, gt=0, le=1, description="Fill below this is 'low'.")
     shelf_empty_fill: float = Field(
         0.15,
@@ -84,6 +145,12 @@ class Product(_Model):
     rfid_tagged: bool = True
     safety_stock: int = Field(0, ge=0)
     locker_size: CompartmentSize = CompartmentSize.S
+    online_holdback_percent: float | None = Field(
+        None, ge=0, le=100, description="Overrides the store's online holdback share for this product."
+    )
+    online_holdback_units: int | None = Field(
+        None, ge=0, description="Overrides the store's online holdback units for this product."
+    )
 
 
 class Departure(StrEnum):
@@ -251,6 +318,13 @@ class StoreConfig(_Model):
                     yield f"planogram[{s}].slots[{i}].polygon: outside the {size} image"
         if self.store.shelf_empty_fill >= self.store.shelf_low_fill:
             yield "store.shelf_empty_fill: must be below store.shelf_low_fill"
+        if self.store.fulfilment.opens >= self.store.fulfilment.closes:
+            yield "store.fulfilment.closes: must be after store.fulfilment.opens"
+        if self.store.kind is LocationKind.DISTRIBUTION_CENTRE:
+            if self.devices.readers or self.devices.cameras or self.devices.lockers:
+                yield "devices: a distribution centre has no devices (its stock comes from movements)"
+            if self.store.fulfilment.delivery is not None:
+                yield "store.fulfilment.delivery: a distribution centre ships; it does not deliver instantly"
 
     # Lookups, built once: the config is immutable.
 
@@ -273,6 +347,10 @@ class StoreConfig(_Model):
 
     def shelves_for_camera(self, camera: str) -> list[Shelf]:
         return [shelf for shelf in self.planogram if shelf.camera == camera]
+
+    @property
+    def ships(self) -> bool:
+        return self.store.fulfilment.ships or self.store.kind is LocationKind.DISTRIBUTION_CENTRE
 
     def zones_in(self, *areas: Area) -> list[Zone]:
         return [z for z in self.zones if z.area in areas]

@@ -21,7 +21,7 @@ from smartstore.kernel.shutdown import on_stop_signals
 from smartstore.kernel.storeconfig import EXAMPLE_STORE, Area, StoreConfig, StoreConfigError, load_store
 from smartstore.launcher.broker import BrokerStartError, port_is_free
 from smartstore.launcher.demo_lockers import locker_lines
-from smartstore.launcher.demo_orders import DemoOrderTraffic, OrderTrafficSettings
+from smartstore.launcher.demo_orders import DemoOrderTraffic, OrderTrafficSettings, order_lines
 from smartstore.launcher.demo_stack import LOOPBACK, Demo, DemoSettings
 
 logger = logging.getLogger(__name__)
@@ -162,6 +162,7 @@ def banner(demo: Demo, keys: dict[str, str]) -> str:
         f"   curl -s -H 'X-API-Key: {keys['admin']}' {base}/api/v1/dead-letters",
         "",
         *locker_lines(demo.store, keys, base, demo.settings.store, demo.mqtt_url, demo.protocol),
+        *order_lines(demo.store, keys, base),
         *outage_lines(demo, keys, base),
         f" Data dir    {demo.data_dir}  (SQLite DB, edge state; kept after exit)",
         f" Logs        {demo.logs_dir}/{{gateway,edge,sim}}.log  (errors are also shown here)",

@@ -165,6 +165,17 @@ def generate(seed: int = 7, catalog_size: int = 240) -> dict[str, Any]:
             "id": "store-berlin-01",
             "name": "Smartstore Berlin Mitte",
             "timezone": "Europe/Berlin",
+            "location": {"lat": 52.5246, "lon": 13.4027},
+            # Counter and locker pickup in hourly slots, 30-minute delivery within 4 km, parcels.
+            "fulfilment": {
+                "opens": "08:00",
+                "closes": "21:00",
+                "slot_minutes": 60,
+                "counter_slot_capacity": 12,
+                "locker_slot_capacity": 18,
+                "delivery": {"radius_km": 4.0, "promise_minutes": 30, "at_risk_minutes": 10},
+                "ships": True,
+            },
         },
         "catalog": catalog,
         "zones": zones,

@@ -7,9 +7,11 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import paho.mqtt.client as paho
 import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
@@ -20,6 +22,7 @@ from smartstore.gateway.api.app import create_app
 from smartstore.gateway.config import GatewaySettings
 from smartstore.gateway.ingest.consumer import SignalConsumer
 from smartstore.gateway.inventory.catalog import sync_stores
+from smartstore.gateway.inventory.store import apply_movement
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.gateway.security import Role, create_api_key
 from smartstore.kernel.contract import payloads as p
@@ -34,6 +37,8 @@ SLOT = "1l-1-1"  # Nordvik Whole milk 1 l, on shelf-1l seen by cam-1l
 MILK = "09506000100005"
 SLOT_2 = "1l-1-2"  # Nordvik Oat drink 1 l
 OAT_DRINK = "09506000100012"
+RICE = "09506000100098"  # Nordvik Basmati rice 1 kg: untagged, safety stock 0, fits locker size S
+NEAR_STORE = {"lat": 52.53, "lon": 13.41}  # about 0.8 km from the Berlin store: in its delivery area
 
 
 class Signals:
@@ -172,3 +177,32 @@ def serve(runtime: GatewayRuntime, port: int) -> tuple[uvicorn.Server, threading
     thread.start()
     wait_until(lambda: server.started, what="uvicorn to start")
     return server, thread
+
+
+def stock(runtime: GatewayRuntime, gtin: str, quantity: int, *, zone: str = "aisle-1") -> None:
+    """Set a zone count of a product in the store, as a count movement would (through the domain)."""
+    with runtime.sessions() as session:
+        apply_movement(
+            session,
+            runtime.stores[STORE],
+            gtin=gtin,
+            type="count",
+            quantity=quantity,
+            zone=zone,
+            source="manual",
+            at=datetime.now(UTC),
+        )
+        session.commit()
+
+
+def place_order(gateway: RunningGateway, body: dict[str, Any]) -> dict[str, Any]:
+    """Place an order through POST /api/v1/orders with the integrator key; the customer order (CO-…)."""
+    response = httpx.post(
+        f"{gateway.base_url}/api/v1/orders",
+        json=body,
+        headers={"Authorization": f"Bearer {gateway.keys.integrator}", "Idempotency-Key": str(uuid.uuid4())},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    order: dict[str, Any] = response.json()
+    return order

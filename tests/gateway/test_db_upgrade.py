@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from smartstore.gateway.db.engine import add_missing_nullable_columns, make_engine, make_sessionmaker
+from smartstore.gateway.db.engine import (
+    add_missing_nullable_columns,
+    make_engine,
+    make_sessionmaker,
+    widen_text_columns,
+)
 from smartstore.gateway.db.models import DeadLetter
 from smartstore.kernel.clock import utc_now
 
@@ -45,5 +50,33 @@ def test_dead_letters_of_an_older_release_gain_size_and_hash(db_url: str) -> Non
                 ("old row", 5000, None),
                 ("new row", 10, 10_000_000),
             ]
+    finally:
+        engine.dispose()
+
+
+def test_order_states_longer_than_an_older_release_allowed_fit_after_the_upgrade(db_url: str) -> None:
+    engine = make_engine(db_url)
+    if engine.dialect.name == "postgresql":  # SQLite does not enforce VARCHAR lengths
+        with engine.begin() as connection:  # as the release before omnichannel orders made it
+            connection.exec_driver_sql("ALTER TABLE pickup_orders ALTER COLUMN state TYPE VARCHAR(16)")
+    engine.dispose()
+
+    engine = make_engine(db_url)
+    try:
+        assert widen_text_columns(engine) == []  # done once, by make_engine
+        lengths = {
+            c["name"]: getattr(c["type"], "length", None)
+            for c in sa.inspect(engine).get_columns("pickup_orders")
+        }
+        assert lengths["state"] == 32
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO pickup_orders (id, store_id, state, size, load_requests, pickup_requests, "
+                    "created_by, created_at, updated_at) "
+                    "VALUES ('ORD-TEST0001', 's', 'handed_to_courier', 'S', 0, 0, 't', :at, :at)"
+                ),
+                {"at": utc_now()},
+            )
     finally:
         engine.dispose()

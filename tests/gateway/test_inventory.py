@@ -268,6 +268,11 @@ def test_inventory_view_shape(runtime: GatewayRuntime) -> None:
         "reserved": 0,
         "safety_stock": product.safety_stock,
         "available_to_promise": max(0, 3 - product.safety_stock),
+        "channels": {
+            "walk_in": max(0, 3 - product.safety_stock),
+            "online": max(0, 3 - product.safety_stock),
+            "online_rule": "book",
+        },
         "shelf_state": "unknown",
         "shelf_fill": None,
         "sources": {"on_hand": {"source": "pos", "at": T0.isoformat()}},

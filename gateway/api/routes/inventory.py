@@ -19,10 +19,12 @@ from smartstore.gateway.api.deps import (
 from smartstore.gateway.api.errors import ApiError
 from smartstore.gateway.api.schemas import (
     MAX_PAGE,
+    ChannelAtp,
     InventoryDetail,
     InventoryPublic,
     Page,
     ProductAvailability,
+    SalesChannel,
     SlotPublic,
     StoreAvailability,
     ZoneStock,
@@ -31,7 +33,7 @@ from smartstore.gateway.db.models import Inventory, Product, SlotState, ZoneCoun
 from smartstore.gateway.inventory.store import inventory_view
 from smartstore.kernel.contract.gtin import to_gtin14
 from smartstore.kernel.contract.payloads import ShelfState
-from smartstore.kernel.storeconfig import Area
+from smartstore.kernel.storeconfig import Area, StoreConfig
 
 router = APIRouter(tags=["inventory"])
 
@@ -47,9 +49,9 @@ _SORT_COLUMNS: dict[str, Any] = {
 _PRODUCT_JOIN = and_(Product.store_id == Inventory.store_id, Product.gtin == Inventory.gtin)
 
 
-def to_inventory_public(row: Inventory) -> InventoryPublic:
+def to_inventory_public(row: Inventory, store: StoreConfig | None = None) -> InventoryPublic:
     # The same view the bus publishes, so API answers and live events never disagree.
-    return InventoryPublic.model_validate(inventory_view(row))
+    return InventoryPublic.model_validate(inventory_view(row, store))
 
 
 def path_gtin(gtin: str) -> str:
@@ -127,7 +129,7 @@ def list_inventory(
         .limit(limit)
         .offset(offset)
     )
-    items = [to_inventory_public(row) for row in session.scalars(query).unique()]
+    items = [to_inventory_public(row, scope.store) for row in session.scalars(query).unique()]
     return Page[InventoryPublic](items=items, total=total, limit=limit, offset=offset)
 
 
@@ -159,7 +161,7 @@ def get_inventory(scope: StoreInventoryReader, session: SessionDep, gtin: str) -
     zones_by_id = scope.store.zones_by_id
     slots = scope.store.slots
     return InventoryDetail(
-        **to_inventory_public(row).model_dump(),
+        **to_inventory_public(row, scope.store).model_dump(),
         zones=[
             ZoneStock(
                 zone=z.zone_id,
@@ -193,7 +195,14 @@ def get_inventory(scope: StoreInventoryReader, session: SessionDep, gtin: str) -
     summary="One product in every store (pick up in store)",
 )
 def product_availability(
-    principal: InventoryReader, runtime: RuntimeDep, session: SessionDep, gtin: str
+    principal: InventoryReader,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    gtin: str,
+    channel: Annotated[
+        SalesChannel | None,
+        Query(description="Also answer `available_to_promise_for_channel` for this sales channel."),
+    ] = None,
 ) -> ProductAvailability:
     gtin14 = path_gtin(gtin)
     visible = sorted(store_id for store_id in runtime.stores if principal.can_access(store_id))
@@ -206,16 +215,23 @@ def product_availability(
     name: str | None = None
     for row in rows:
         name = name or (row.product.name if row.product else None)
+        store = runtime.stores[row.store_id]
+        channels = ChannelAtp.model_validate(inventory_view(row, store)["channels"])
+        for_channel = None
+        if channel is not None:
+            for_channel = channels.walk_in if channel == "walk_in" else channels.online
         stores.append(
             StoreAvailability(
                 store=row.store_id,
-                store_name=runtime.stores[row.store_id].store.name,
+                store_name=store.store.name,
                 on_hand=row.on_hand,
                 available_to_promise=row.available_to_promise,
+                channels=channels,
+                available_to_promise_for_channel=for_channel,
                 shelf_state=ShelfState(row.shelf_state),
                 updated_at=row.updated_at,
             )
         )
     if not stores:
         raise ApiError(404, "unknown_product", f"no store of this gateway carries GTIN {gtin14}")
-    return ProductAvailability(gtin=gtin14, name=name, stores=stores)
+    return ProductAvailability(gtin=gtin14, name=name, channel=channel, stores=stores)

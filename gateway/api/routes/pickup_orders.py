@@ -1,4 +1,5 @@
-"""Pickup orders: create (reserve all lines or none; Idempotency-Key required), list, read, cancel, load."""
+"""Pickup orders (the locker case of /api/v1/orders): create (all lines or none; Idempotency-Key), list,
+read, cancel, load."""
 
 from __future__ import annotations
 
@@ -24,11 +25,14 @@ from smartstore.gateway.api.locker_schemas import (
 )
 from smartstore.gateway.db.lockers import CompartmentState, PickupOrder
 from smartstore.gateway.db.util import utc_now
+from smartstore.gateway.inventory.allocation import Channel
 from smartstore.gateway.lockers import domain
 from smartstore.gateway.lockers.compartments import load_order
 from smartstore.gateway.lockers.lifecycle import OrderError, Outcome, cancel_order, get_order, start_picking
-from smartstore.gateway.lockers.order_store import create_order, list_orders
+from smartstore.gateway.lockers.order_store import list_orders
+from smartstore.gateway.lockers.states import FulfilmentType
 from smartstore.gateway.lockers.view_models import OrderView, compartment_view, order_view
+from smartstore.gateway.orders.placement import OrderRequest, place_order
 from smartstore.gateway.runtime import GatewayRuntime
 from smartstore.gateway.security import Permission
 from smartstore.kernel import pickup_codes
@@ -58,8 +62,8 @@ def order_error(error: OrderError) -> ApiError:
     return ApiError(error.status, error.code, error.message, details=error.details)
 
 
-def _transition(session: Session, runtime: GatewayRuntime, apply: Callable[[], Outcome]) -> OrderView:
-    """Move one order on (cancel, pick), commit, then announce it; a refused move changes nothing."""
+def move_order(session: Session, runtime: GatewayRuntime, apply: Callable[[], Outcome]) -> OrderView:
+    """Move one order on (cancel, pick, ship…), commit, then announce it; a refused move changes nothing."""
     try:
         outcome = apply()
     except OrderError as error:
@@ -116,22 +120,26 @@ def create_pickup_order(
     replay = idempotency.replay_or_claim(key_scope, body, now)
     if replay is not None:
         return replay
-    lines = [(line.gtin, line.quantity) for line in body.lines]
+    # One system: this route places a web customer order for a locker pickup in this store, the
+    # same as POST /api/v1/orders would, and answers with its one fulfilment order as it always did.
+    request = OrderRequest(
+        channel=Channel.WEB,
+        fulfilment=FulfilmentType.LOCKER_PICKUP,
+        lines=[(line.gtin, line.quantity) for line in body.lines],
+        store=scope.store_id,
+        external_ref=body.external_ref,
+    )
     try:
-        outcome = create_order(
-            session, scope.store, lines, by=who(scope), at=now, external_ref=body.external_ref
-        )
+        placement = place_order(session, {scope.store_id: scope.store}, request, by=who(scope), at=now)
     except OrderError as error:
         # Nothing is kept, the key's claim included: a retry after a restock is judged again.
         session.rollback()
         raise order_error(error) from None
-    assert outcome.order is not None
-    content = PickupOrderPublic.model_validate(detail(session, outcome.order)).model_dump(
-        mode="json", by_alias=True
-    )
+    [order] = placement.fulfilments
+    content = PickupOrderPublic.model_validate(detail(session, order)).model_dump(mode="json", by_alias=True)
     idempotency.remember(CREATED, content)
     session.commit()
-    publish(runtime, outcome)
+    publish(runtime, Outcome(order, placement.events))
     return JSONResponse(content, status_code=CREATED)
 
 
@@ -181,7 +189,7 @@ def read_pickup_order(scope: OrderReader, session: SessionDep, order: str) -> Or
 def cancel_pickup_order(
     scope: OrderCanceller, runtime: RuntimeDep, session: SessionDep, order: str
 ) -> OrderView:
-    return _transition(
+    return move_order(
         session, runtime, lambda: cancel_order(session, scope.store, order, by=who(scope), at=utc_now())
     )
 
@@ -195,7 +203,7 @@ def cancel_pickup_order(
 def pick_pickup_order(
     scope: LockerManager, runtime: RuntimeDep, session: SessionDep, order: str
 ) -> OrderView:
-    return _transition(
+    return move_order(
         session, runtime, lambda: start_picking(session, scope.store, order, by=who(scope), at=utc_now())
     )
 

@@ -22,6 +22,8 @@ store:
   id: {HAMBURG}
   name: Smartstore Hamburg Altona
   timezone: Europe/Berlin
+  location: {{lat: 53.5511, lon: 9.9937}}
+  fulfilment: {{ships: true}}
 catalog:
 - gtin: "{MILK}"
   name: Nordvik Whole milk 1 l

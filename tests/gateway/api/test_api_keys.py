@@ -95,7 +95,11 @@ def test_fixed_keys_are_validated_and_idempotent(sessions: sessionmaker[Session]
     ("role", "allowed"),
     [
         (Role.ADMIN, set(Permission)),
-        (Role.MANAGER, set(Permission) - {Permission.CREATE_ORDERS, Permission.PICKUP_WITH_CODE}),
+        (
+            Role.MANAGER,
+            set(Permission)
+            - {Permission.CREATE_ORDERS, Permission.PICKUP_WITH_CODE, Permission.REPORT_DELIVERY},
+        ),
         (
             Role.INTEGRATOR,
             {
@@ -105,6 +109,7 @@ def test_fixed_keys_are_validated_and_idempotent(sessions: sessionmaker[Session]
                 Permission.READ_ORDERS,
                 Permission.CREATE_ORDERS,
                 Permission.CANCEL_ORDERS,
+                Permission.REPORT_DELIVERY,
             },
         ),
         (Role.KIOSK, {Permission.PICKUP_WITH_CODE}),

@@ -1,0 +1,1 @@
+"""Orders from every channel: sourcing, channel allocation, fulfilment lifecycles, domain events."""
