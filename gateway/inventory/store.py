@@ -110,9 +110,11 @@ def _values(row: Inventory) -> dict[str, Any]:
 
 def inventory_view(row: Inventory, store: StoreConfig | None = None) -> InventoryView:
     """The view of one store x GTIN, published on the bus and returned by the API (`store` gives the
-    holdback for a row whose online ATP is not computed yet)."""
-    product = row.product
+    name, SKU and holdback without asking the database)."""
     holdback = domain.product_holdback(store, row.gtin) if store is not None else None
+    known = store.products.get(row.gtin) if store is not None else None
+    # The store file is the catalog's source: with it, no query for the product row.
+    product = known or row.product
     name, sku = (product.name, product.sku) if product else (None, None)
     return view_from_values(_values(row), name, sku, holdback)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, noload
 
 from smartstore.gateway.db import domain_events as order_events
 from smartstore.gateway.db.lockers import OrderTransition, PickupOrder, PickupOrderLine
@@ -97,6 +97,7 @@ def create_order(
             select(Inventory)
             .where(Inventory.store_id == store_id, Inventory.gtin.in_(sorted(wanted)))
             .order_by(Inventory.gtin)
+            .options(noload(Inventory.product))  # names come from the store file (inventory_view)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
@@ -176,7 +177,7 @@ def create_order(
     for gtin, quantity in sorted(wanted.items()):
         # Every row reserved here was locked and checked above (a missing one was refused).
         row = reserve_locked(session, rows[gtin], store, delta=quantity, source=SOURCE_ORDER, at=at)
-        outcome.events.append(("inventory", store_id, inventory_view(row)))
+        outcome.events.append(("inventory", store_id, inventory_view(row, store)))
     transition(order, domain.OrderState.RESERVED, by=by, at=at, note=f"{sum(wanted.values())} units")
     session.flush()
     outcome.events.append(("orders", store_id, order_view(order)))

@@ -42,7 +42,7 @@ from smartstore.kernel.storeconfig import LocationKind, StoreConfig
 
 logger = logging.getLogger(__name__)
 
-NEAREST = 50  # candidates looked at in a chain: the nearest eligible locations
+NEAREST = 20  # candidates looked at in a chain: the nearest eligible locations
 F = FulfilmentType
 
 
