@@ -216,12 +216,20 @@ def expire_due(
         if store is None:
             continue  # a store this gateway no longer serves: leave its orders alone
         deadline = iso(order.expires_at)
+        staged = order.state == domain.OrderState.STAGED.value
         outcome = _end(
             session, store, order, domain.OrderState.EXPIRED, by="gateway", at=at, note=f"due {deadline}"
         )
         where = f" in {order.locker_id}/{order.compartment_id}" if order.compartment_id else ""
         if where:
             message = f"pickup order {order.id} was not collected by {deadline}; take it out{where}"
+        elif staged:
+            message = (
+                f"counter pickup {order.id} was not collected by {deadline} (no-show); "
+                "put its staged goods back, its stock is released"
+            )
+        elif fulfilment_of(order) is FulfilmentType.COUNTER_PICKUP:
+            message = f"counter pickup {order.id} was not staged by {deadline}; its stock is released"
         else:
             message = f"pickup order {order.id} was not loaded by {deadline}; its stock is released"
         alert = raise_alert(

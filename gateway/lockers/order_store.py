@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, noload
+from sqlalchemy.orm import Session, lazyload
 
 from smartstore.gateway.db import domain_events as order_events
 from smartstore.gateway.db.lockers import OrderTransition, PickupOrder, PickupOrderLine
@@ -97,7 +97,7 @@ def create_order(
             select(Inventory)
             .where(Inventory.store_id == store_id, Inventory.gtin.in_(sorted(wanted)))
             .order_by(Inventory.gtin)
-            .options(noload(Inventory.product))  # names come from the store file (inventory_view)
+            .options(lazyload(Inventory.product))  # names come from the store file (inventory_view)
             .with_for_update()
             .execution_options(populate_existing=True)
         )

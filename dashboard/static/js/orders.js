@@ -1,9 +1,11 @@
 // Orders (统一订单管理): one list of the store's fulfilment orders across channels and ways of fulfilling,
 // with an SLA clock on deliveries; filters by fulfilment and by open/done; live on "orders" events.
+// A second view, the pick list, walks the orders still to pick zone by zone (picklist.js).
 // Read defensively: a gateway without the orders route shows "no orders data".
 import { get, post, storePath } from "./api.js";
 import { ago, badge, button, clear, coalesce, h, svg, tab } from "./dom.js";
 import { language, t } from "./i18n.js";
+import { createPickList } from "./picklist.js";
 
 export const FULFILMENTS = ["locker_pickup", "counter_pickup", "delivery", "ship"];
 // Until then the store still holds the goods: the order is open for the store.
@@ -71,6 +73,9 @@ export function createOrders(root, store, { timezone } = {}) {
   let notice = "";
   let ticker = null;
   let loads = 0; // only the latest of overlapping loads (quick filter clicks) is drawn
+  let view = "orders"; // or "pick": the pick list
+  const pickRoot = h("div", { class: "pick-list", id: "pick-list", role: "region", "aria-label": t("pick.title") });
+  const pickList = createPickList(pickRoot, store);
 
   function states() {
     if (status === "open") return OPEN_STATES;
@@ -228,13 +233,33 @@ export function createOrders(root, store, { timezone } = {}) {
     );
   }
 
+  function views() {
+    return h(
+      "div",
+      { class: "tabs order-views", role: "group", "aria-label": t("orders.views") },
+      ["orders", "pick"].map((value) =>
+        tab(t("orders.view." + value), view === value, () => setView(value), {
+          "data-view": value,
+          "aria-pressed": view === value ? "true" : "false",
+          "aria-controls": value === "pick" ? "pick-list" : null,
+        })),
+    );
+  }
+
   function render() {
+    if (view === "pick") {
+      pickRoot.setAttribute("aria-label", t("pick.title"));
+      pickList.render();
+      clear(root).append(views(), pickRoot);
+      return;
+    }
     if (!available) {
-      clear(root).append(h("p", { class: "muted" }, t("orders.unavailable")));
+      clear(root).append(views(), h("p", { class: "muted" }, t("orders.unavailable")));
       return;
     }
     const items = visible();
     clear(root).append(
+      views(),
       ...filters().filter(Boolean),
       notice ? h("p", { class: "error", role: "alert" }, notice) : "",
       items.length ? table(items) : h("p", { class: "muted empty-note" }, t("orders.none")),
@@ -249,6 +274,7 @@ export function createOrders(root, store, { timezone } = {}) {
   }
 
   async function load() {
+    if (view === "pick") pickList.load(); // after a reconnect: what was missed
     const query = new URLSearchParams({ limit: String(LIMIT) });
     for (const state of states() || []) query.append("state", state);
     const mine = ++loads;
@@ -269,6 +295,14 @@ export function createOrders(root, store, { timezone } = {}) {
   function setFulfilment(next) {
     fulfilment = next;
     render();
+  }
+
+  /** Opening the pick list reads it afresh: it is only kept live while it is shown. */
+  function setView(next) {
+    if (next === view) return;
+    view = next;
+    render();
+    if (view === "pick") pickList.load();
   }
 
   async function setStatus(next) {
@@ -300,6 +334,7 @@ export function createOrders(root, store, { timezone } = {}) {
       ticker = null;
     },
     onEvent(type, data) {
+      if (view === "pick") pickList.onEvent(type, data);
       if (type !== "orders") return;
       if (data && data.id) {
         upsert(data);

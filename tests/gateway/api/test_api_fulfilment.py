@@ -185,6 +185,29 @@ def test_a_counter_pickup_collected_after_it_expired_is_not_released_twice(
     assert (unstaged.status_code, unstaged.json()["error"]["code"]) == (409, "not_staged")
 
 
+def test_a_no_show_at_a_booked_slot_expires_after_the_grace_with_an_alert(
+    client: TestClient, keys: Keys, api_runtime: GatewayRuntime
+) -> None:
+    stock(api_runtime, BERLIN, RICE, zone="aisle-1", quantity=5)
+    slot = client.get(f"/api/v1/stores/{BERLIN}/pickup-slots", headers=auth(keys.integrator)).json()["items"][
+        0
+    ]
+    _, order = fulfilment_of(client, keys, "counter_pickup", [(RICE, 2)], slot=slot["start"])
+    assert step(client, keys.manager, order, "stage").status_code == 200
+    grace = timedelta(minutes=api_runtime.stores[BERLIN].store.fulfilment.no_show_grace_minutes)
+    due = datetime.fromisoformat(slot["end"]) + grace
+    with api_runtime.sessions() as session:
+        assert expire_due(session, api_runtime.stores, due - timedelta(minutes=1)) == []
+        [expired] = expire_due(session, api_runtime.stores, due)
+        session.commit()
+    assert expired.order is not None
+    assert expired.order.state == "expired"
+    alert = next(data for type_, _, data in expired.events if type_ == "alert")
+    assert "no-show" in alert["message"]
+    assert "put its staged goods back" in alert["message"]
+    assert figures(api_runtime, RICE)[0] == 0
+
+
 def test_handovers_at_once_take_the_stock_once(
     client: TestClient, live_server: str, keys: Keys, api_runtime: GatewayRuntime
 ) -> None:
